@@ -1,0 +1,1 @@
+//! Ledgerline's accounting core.

@@ -1,0 +1,3 @@
+//! stripe-sim: a deterministic, stateful Stripe account to test, demo and benchmark against.
+
+pub mod object;

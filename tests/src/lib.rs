@@ -1,0 +1,1 @@
+//! Shared helpers for Ledgerline's end-to-end tests.
