@@ -1,0 +1,451 @@
+//! Posting rules: one Stripe fact → its journal entries, plus the *links* it contributes to
+//! facts that must meet (see [`Link`]). Pure functions of the fact: no state, no clock.
+//!
+//! The rules are described in prose in the crate documentation (`lib.rs`); each submodule
+//! holds the rules for one family of facts.
+
+mod balance_transaction;
+mod connect;
+mod credit_note;
+mod invoice;
+mod invoice_payment;
+mod payout;
+
+use std::borrow::Cow;
+
+use crate::account::Account;
+use crate::entry::{EntryDraft, EntryError, EntryId, JournalEntry, Line, Timestamp};
+use crate::money::{Currency, Money, MoneyError};
+use crate::parse::{Event, Fact, ParseError, StripeObject, parse, text};
+
+/// Why a fact could not be posted. The service dead-letters these with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PostError {
+    /// The bytes are not a usable Stripe fact.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The amounts would make an unbalanced entry (inconsistent amounts in the fact).
+    #[error("{source_id}: {error}")]
+    Entry {
+        /// The fact's id.
+        source_id: String,
+        /// What went wrong.
+        error: EntryError,
+    },
+}
+
+impl From<MoneyError> for PostError {
+    fn from(e: MoneyError) -> Self {
+        PostError::Parse(ParseError::Money(e))
+    }
+}
+
+/// A fact that posts nothing, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    /// Which kind of nothing.
+    pub kind: SkipKind,
+    /// Why, for the dead-letter queue or the audit log.
+    pub reason: Cow<'static, str>,
+}
+
+/// Kinds of facts that post nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipKind {
+    /// An event type the rules do not read (the service records or dead-letters it).
+    Unsupported,
+    /// Understood, and has no accounting effect of its own (it may still link facts).
+    NoAccountingEffect,
+}
+
+/// Which kind of Stripe settlement a cash/claim pair is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SettlementKind {
+    /// A charge (cash in) claimed by an invoice payment.
+    Payment,
+    /// A refund (cash out) claimed by a credit note.
+    Refund,
+}
+
+/// What a fact tells about other facts, for the rules that need two facts to meet. The
+/// journal ([`crate::Ledger`]) keeps these and posts the derived entries once both sides are
+/// known, so the set of entries does not depend on arrival order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// An invoice belongs to a customer (from any invoice or credit-note fact).
+    InvoiceCustomer {
+        /// `in_…`
+        invoice: Box<str>,
+        /// `cus_…`
+        customer: Box<str>,
+    },
+    /// A balance transaction settled a charge or a refund: gross amount in the settlement
+    /// currency, as Stripe settled it.
+    Cash {
+        /// The charge or refund id (`ch_…`, `py_…`, `re_…`).
+        key: Box<str>,
+        /// Payment or refund.
+        kind: SettlementKind,
+        /// Positive gross amount in the balance currency.
+        gross: Money,
+        /// When.
+        at: Timestamp,
+    },
+    /// An invoice-side document claims a charge or refund: amount in the invoice currency.
+    Claim {
+        /// The charge, PaymentIntent or refund id it claims (`ch_…`, `pi_…`, `re_…`).
+        key: Box<str>,
+        /// The claiming document (`inpay_…`, `in_…` for old shapes, `cn_…`).
+        claim: Box<str>,
+        /// Payment or refund.
+        kind: SettlementKind,
+        /// Positive amount in the invoice currency.
+        amount: Money,
+        /// When.
+        at: Timestamp,
+    },
+    /// A PaymentIntent's charge (from charge and PaymentIntent events).
+    Alias {
+        /// `pi_…`
+        payment_intent: Box<str>,
+        /// `ch_…` / `py_…`
+        charge: Box<str>,
+    },
+    /// An observation of a balance transaction's `available_on` (its reclass entry is
+    /// posted by the same fact; the journal reverses the reclasses that lose).
+    Availability {
+        /// `txn_…`
+        txn: Box<str>,
+        /// The observed `available_on`.
+        available_on: Timestamp,
+        /// Stripe said `available` (an observation that wins over any `pending` one).
+        available: bool,
+        /// The reclass entry this observation posted.
+        reclass: EntryId,
+    },
+    /// A payout arrived (`payout.paid`).
+    PayoutPaid {
+        /// `po_…`
+        payout: Box<str>,
+    },
+    /// A payout failed (`payout.failed`).
+    PayoutFailed {
+        /// `po_…`
+        payout: Box<str>,
+        /// When.
+        at: Timestamp,
+    },
+}
+
+/// An invoice payment entry that needs the invoice's customer, which the invoice payment
+/// object does not carry. Posted as soon as any fact names the invoice's customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwaitingCustomer {
+    /// The ledger.
+    pub ledger: Box<str>,
+    /// The invoice whose customer is needed.
+    pub invoice: Box<str>,
+    /// Source id of the entry to post.
+    pub source: Box<str>,
+    /// Rule of the entry to post.
+    pub rule: &'static str,
+    /// Effective time.
+    pub effective_at: Timestamp,
+    /// The account debited (a clearing account, or suspense).
+    pub debit: Account,
+    /// The amount credited to `assets:receivable:{customer}`.
+    pub amount: Money,
+    /// Explanation.
+    pub memo: Option<Box<str>>,
+}
+
+impl AwaitingCustomer {
+    /// The entry, once the customer is known.
+    pub fn into_entry(self, customer: &str) -> Result<JournalEntry, EntryError> {
+        let credit = self.amount.checked_neg()?;
+        JournalEntry::new(EntryDraft {
+            ledger: self.ledger,
+            source: self.source,
+            rule: self.rule,
+            effective_at: self.effective_at,
+            lines: vec![
+                Line::new(self.debit, self.amount),
+                Line::new(Account::Receivable(customer.into()), credit),
+            ],
+            reverses: None,
+            memo: self.memo,
+        })
+    }
+}
+
+/// Everything one fact posts and tells.
+#[derive(Debug, Clone, Default)]
+pub struct Posting {
+    /// The ledger (Stripe account) the fact belongs to.
+    pub ledger: Box<str>,
+    /// The fact's id (`evt_…` or `txn_…`), for provenance.
+    pub fact_id: Box<str>,
+    /// Entries ready to post.
+    pub entries: Vec<JournalEntry>,
+    /// Entries waiting for an invoice's customer.
+    pub awaiting: Vec<AwaitingCustomer>,
+    /// Links to other facts.
+    pub links: Vec<Link>,
+    /// Set when the fact posts nothing by itself.
+    pub skip: Option<Skip>,
+}
+
+/// Parses raw Stripe JSON and applies the posting rules. `account` is the Stripe account the
+/// fact was read from (the platform); an event's own `account` (Connect) takes precedence.
+pub fn post_raw(account: &str, raw: &[u8]) -> Result<Posting, PostError> {
+    let fact = parse(raw)?;
+    post(account, &fact)
+}
+
+/// Applies the posting rules to a parsed fact. See [`post_raw`].
+pub fn post(account: &str, fact: &Fact<'_>) -> Result<Posting, PostError> {
+    match fact {
+        Fact::BalanceTransaction(bt) => {
+            let mut out = Posting::new(account, &bt.id);
+            balance_transaction::post(bt, &mut out)?;
+            Ok(out)
+        }
+        Fact::Event(ev) => {
+            let ledger = ev.account.as_deref().unwrap_or(account);
+            let mut out = Posting::new(ledger, &ev.id);
+            post_event(ev, &mut out)?;
+            Ok(out)
+        }
+    }
+}
+
+fn post_event(ev: &Event<'_>, out: &mut Posting) -> Result<(), PostError> {
+    let kind: &str = &ev.kind;
+    let family = kind.split('.').next().unwrap_or("");
+    let supported = matches!(
+        family,
+        "invoice" | "invoice_payment" | "credit_note" | "payout" | "transfer" | "charge"
+    ) || kind.starts_with("payment_intent.");
+    if !supported {
+        out.skip = Some(Skip {
+            kind: SkipKind::Unsupported,
+            reason: format!("event type {kind} has no posting rule").into(),
+        });
+        return Ok(());
+    }
+    let Some(obj) = &ev.object else {
+        return Err(ParseError::Json(format!(
+            "{}: data.object of {kind} does not have the expected shape",
+            ev.id
+        ))
+        .into());
+    };
+    let mut ctx = Ctx { ev, obj, out };
+    match kind {
+        "invoice.finalized" => invoice::finalized(&mut ctx),
+        "invoice.voided" => invoice::voided(&mut ctx),
+        "invoice.marked_uncollectible" => invoice::marked_uncollectible(&mut ctx),
+        "invoice.overpaid" => invoice::overpaid(&mut ctx),
+        "invoice.paid" => invoice::paid(&mut ctx),
+        "invoice_payment.paid" => invoice_payment::paid(&mut ctx),
+        "credit_note.created" => credit_note::created(&mut ctx),
+        "credit_note.voided" => credit_note::voided(&mut ctx),
+        "payout.paid" => payout::paid(&mut ctx),
+        "payout.failed" => payout::failed(&mut ctx),
+        "transfer.created" => connect::transfer_created(&mut ctx),
+        "transfer.reversed" => connect::transfer_reversed(&mut ctx),
+        _ if family == "invoice" || family == "credit_note" => {
+            invoice::remember_customer(&mut ctx);
+            ctx.nothing("no accounting effect");
+            Ok(())
+        }
+        _ if family == "charge" || family == "payment_intent" => {
+            connect::remember_charge_alias(&mut ctx);
+            ctx.nothing("charges post from their balance transactions");
+            Ok(())
+        }
+        _ => {
+            ctx.out.skip = Some(Skip {
+                kind: SkipKind::Unsupported,
+                reason: format!("event type {kind} has no posting rule").into(),
+            });
+            Ok(())
+        }
+    }
+}
+
+impl Posting {
+    fn new(ledger: &str, fact_id: &str) -> Self {
+        Self {
+            ledger: ledger.into(),
+            fact_id: fact_id.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The context of one event's rule.
+pub(crate) struct Ctx<'e, 'a, 'o> {
+    pub(crate) ev: &'e Event<'a>,
+    pub(crate) obj: &'e StripeObject<'a>,
+    pub(crate) out: &'o mut Posting,
+}
+
+impl Ctx<'_, '_, '_> {
+    pub(crate) fn object_name(&self) -> &'static str {
+        match text(&self.obj.object) {
+            Some("invoice") => "invoice",
+            Some("invoice_payment") => "invoice_payment",
+            Some("credit_note") => "credit_note",
+            Some("payout") => "payout",
+            Some("transfer") => "transfer",
+            _ => "object",
+        }
+    }
+
+    pub(crate) fn missing(&self, field: &'static str) -> PostError {
+        ParseError::MissingField {
+            object: self.object_name(),
+            id: text(&self.obj.id).unwrap_or("?").to_owned(),
+            field,
+        }
+        .into()
+    }
+
+    pub(crate) fn id(&self) -> Result<&str, PostError> {
+        text(&self.obj.id).ok_or_else(|| self.missing("id"))
+    }
+
+    pub(crate) fn currency(&self) -> Result<Currency, PostError> {
+        let code = text(&self.obj.currency).ok_or_else(|| self.missing("currency"))?;
+        Ok(Currency::parse(code)?)
+    }
+
+    pub(crate) fn need(&self, v: Option<i64>, field: &'static str) -> Result<i64, PostError> {
+        v.ok_or_else(|| self.missing(field))
+    }
+
+    pub(crate) fn need_text<'s>(
+        &self,
+        v: &'s Option<crate::parse::Ref<'_>>,
+        field: &'static str,
+    ) -> Result<&'s str, PostError> {
+        text(v).ok_or_else(|| self.missing(field))
+    }
+
+    pub(crate) fn impossible(&self, reason: String) -> PostError {
+        ParseError::ImpossibleAmounts {
+            id: text(&self.obj.id).unwrap_or("?").to_owned(),
+            reason,
+        }
+        .into()
+    }
+
+    pub(crate) fn nothing(&mut self, reason: &'static str) {
+        self.out.skip = Some(Skip {
+            kind: SkipKind::NoAccountingEffect,
+            reason: Cow::Borrowed(reason),
+        });
+    }
+
+    /// Posts an entry of this event's ledger (nothing if every line is zero).
+    pub(crate) fn entry(
+        &mut self,
+        source: &str,
+        rule: &'static str,
+        at: Timestamp,
+        lines: Lines,
+        reverses: Option<EntryId>,
+        memo: Option<String>,
+    ) -> Result<(), PostError> {
+        let ledger = self.out.ledger.clone();
+        push_entry(self.out, ledger, source, rule, at, lines, reverses, memo)
+    }
+}
+
+/// Builds an entry from non-zero lines and adds it to the posting.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn push_entry(
+    out: &mut Posting,
+    ledger: Box<str>,
+    source: &str,
+    rule: &'static str,
+    at: Timestamp,
+    lines: Lines,
+    reverses: Option<EntryId>,
+    memo: Option<String>,
+) -> Result<(), PostError> {
+    if lines.0.is_empty() {
+        return Ok(());
+    }
+    let entry = JournalEntry::new(EntryDraft {
+        ledger,
+        source: source.into(),
+        rule,
+        effective_at: at,
+        lines: lines.0,
+        reverses,
+        memo: memo.map(Into::into),
+    })
+    .map_err(|error| PostError::Entry {
+        source_id: source.to_owned(),
+        error,
+    })?;
+    out.entries.push(entry);
+    Ok(())
+}
+
+/// Lines under construction. Zero amounts are left out; signs are explicit.
+#[derive(Debug, Default)]
+pub(crate) struct Lines(pub(crate) Vec<Line>);
+
+impl Lines {
+    pub(crate) fn new() -> Self {
+        Self(Vec::with_capacity(4))
+    }
+    /// Debit `minor` (a negative amount credits).
+    pub(crate) fn dr(&mut self, account: Account, currency: Currency, minor: i64) {
+        if minor != 0 {
+            self.0
+                .push(Line::new(account, Money::from_minor(currency, minor)));
+        }
+    }
+    /// Credit `minor` (a negative amount debits). Saturates on `i64::MIN`, which then fails
+    /// the balance check as a typed error.
+    pub(crate) fn cr(&mut self, account: Account, currency: Currency, minor: i64) {
+        self.dr(account, currency, minor.saturating_neg());
+    }
+    /// The same lines with opposite signs.
+    pub(crate) fn negated(self) -> Self {
+        Self(
+            self.0
+                .into_iter()
+                .map(|l| {
+                    let m = l.amount();
+                    let neg = Money::from_minor(m.currency(), m.minor().saturating_neg());
+                    Line::new(l.account().clone(), neg)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// `a - b` on minor units, as a typed error on overflow.
+pub(crate) fn sub(a: i64, b: i64, what: &str) -> Result<i64, PostError> {
+    a.checked_sub(b).ok_or_else(|| {
+        PostError::Parse(ParseError::ImpossibleAmounts {
+            id: what.to_owned(),
+            reason: "amounts overflow".into(),
+        })
+    })
+}
+
+/// `a + b` on minor units, as a typed error on overflow.
+pub(crate) fn add(a: i64, b: i64, what: &str) -> Result<i64, PostError> {
+    a.checked_add(b).ok_or_else(|| {
+        PostError::Parse(ParseError::ImpossibleAmounts {
+            id: what.to_owned(),
+            reason: "amounts overflow".into(),
+        })
+    })
+}
