@@ -24,19 +24,36 @@ fn check_world(cfg: &WorldConfig) {
     assert_eq!(bts, truth.balance_transactions, "balance transactions");
     assert_eq!(events + bts, truth.facts);
     assert!(truth.facts >= cfg.facts, "{} < {}", truth.facts, cfg.facts);
-    assert!(truth.facts < cfg.facts + 64, "overshoot {} for {}", truth.facts, cfg.facts);
+    assert!(
+        truth.facts < cfg.facts + 64,
+        "overshoot {} for {}",
+        truth.facts,
+        cfg.facts
+    );
 
     // ---- ids are unique per (kind, account)
     let mut seen = BTreeSet::new();
     for p in &all {
-        assert!(seen.insert((p.obj.kind, p.obj.account.clone(), p.obj.id.clone())), "duplicate {:?} {}", p.obj.kind, p.obj.id);
+        assert!(
+            seen.insert((p.obj.kind, p.obj.account.clone(), p.obj.id.clone())),
+            "duplicate {:?} {}",
+            p.obj.kind,
+            p.obj.id
+        );
         if p.obj.kind != ObjectKind::Event || !p.obj.id.starts_with("evt_") {
             // every object's JSON id is its SimObject id
             if let Some(id) = p.v.get("id").and_then(Value::as_str) {
                 assert_eq!(id, p.obj.id);
             }
         }
-        assert_eq!(p.v.get("created").and_then(Value::as_i64).unwrap_or(p.obj.created), p.obj.created, "{}", p.obj.id);
+        assert_eq!(
+            p.v.get("created")
+                .and_then(Value::as_i64)
+                .unwrap_or(p.obj.created),
+            p.obj.created,
+            "{}",
+            p.obj.id
+        );
     }
     let ids: BTreeSet<&str> = all.iter().map(|p| p.obj.id.as_str()).collect();
 
@@ -48,18 +65,37 @@ fn check_world(cfg: &WorldConfig) {
         let v = &p.v;
         let amount = int(v, "amount");
         let fee = int(v, "fee");
-        let details: i64 = v["fee_details"].as_array().unwrap().iter().map(|d| int(d, "amount")).sum();
+        let details: i64 = v["fee_details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| int(d, "amount"))
+            .sum();
         assert_eq!(fee, details, "fee = Σ fee_details for {}", p.obj.id);
-        assert_eq!(int(v, "net"), amount - fee, "net = amount − fee for {}", p.obj.id);
+        assert_eq!(
+            int(v, "net"),
+            amount - fee,
+            "net = amount − fee for {}",
+            p.obj.id
+        );
         let cur = str_of(v, "currency").to_owned();
         for d in v["fee_details"].as_array().unwrap() {
             assert_eq!(str_of(d, "currency"), cur);
-            *fees_by_type.entry((p.obj.account.clone(), cur.clone(), str_of(d, "type").to_owned())).or_default() +=
-                int(d, "amount");
+            *fees_by_type
+                .entry((
+                    p.obj.account.clone(),
+                    cur.clone(),
+                    str_of(d, "type").to_owned(),
+                ))
+                .or_default() += int(d, "amount");
         }
         assert_eq!(p.obj.available_on, Some(int(v, "available_on")));
         assert!(int(v, "available_on") >= int(v, "created"));
-        assert!(ids.contains(str_of(v, "source")), "BT source {} exists", str_of(v, "source"));
+        assert!(
+            ids.contains(str_of(v, "source")),
+            "BT source {} exists",
+            str_of(v, "source")
+        );
         let key = (p.obj.account.clone(), cur);
         *net.entry(key.clone()).or_default() += int(v, "net");
         if int(v, "available_on") > truth.end {
@@ -70,14 +106,29 @@ fn check_world(cfg: &WorldConfig) {
     }
     for (k, b) in &truth.balances {
         let key = (k.account.clone(), k.currency.clone());
-        assert_eq!(net.get(&key).copied().unwrap_or(0), b.total(), "Σ net = pending + available for {k:?}");
-        assert_eq!(pending_end.get(&key).copied().unwrap_or(0), b.pending, "pending for {k:?}");
+        assert_eq!(
+            net.get(&key).copied().unwrap_or(0),
+            b.total(),
+            "Σ net = pending + available for {k:?}"
+        );
+        assert_eq!(
+            pending_end.get(&key).copied().unwrap_or(0),
+            b.pending,
+            "pending for {k:?}"
+        );
         let t = truth.totals.get(k).cloned().unwrap_or_default();
         assert_eq!(t.net, b.total());
     }
     for ((acct, cur, ty), v) in &fees_by_type {
-        let k = AccountCurrency { account: acct.clone(), currency: cur.clone() };
-        assert_eq!(truth.totals[&k].fees.get(ty).copied().unwrap_or(0), *v, "fees {ty} {k:?}");
+        let k = AccountCurrency {
+            account: acct.clone(),
+            currency: cur.clone(),
+        };
+        assert_eq!(
+            truth.totals[&k].fees.get(ty).copied().unwrap_or(0),
+            *v,
+            "fees {ty} {k:?}"
+        );
     }
 
     // balance_at(t) agrees with the BTs at several instants
@@ -90,7 +141,9 @@ fn check_world(cfg: &WorldConfig) {
                 if int(&p.v, "created") > t {
                     continue;
                 }
-                let e = want.entry((p.obj.account.clone(), str_of(&p.v, "currency").to_owned())).or_default();
+                let e = want
+                    .entry((p.obj.account.clone(), str_of(&p.v, "currency").to_owned()))
+                    .or_default();
                 if int(&p.v, "available_on") > t {
                     e.0 += int(&p.v, "net");
                 } else {
@@ -99,7 +152,10 @@ fn check_world(cfg: &WorldConfig) {
             }
             for k in truth.balances.keys() {
                 let got = truth.balance_at(k, t).unwrap();
-                let w = want.get(&(k.account.clone(), k.currency.clone())).copied().unwrap_or((0, 0));
+                let w = want
+                    .get(&(k.account.clone(), k.currency.clone()))
+                    .copied()
+                    .unwrap_or((0, 0));
                 assert_eq!((got.pending, got.available), w, "balance_at({t}) for {k:?}");
             }
         }
@@ -118,35 +174,59 @@ fn check_world(cfg: &WorldConfig) {
         let amount = int(v, "amount");
         assert!(amount > 0);
         assert!(v["automatic"].as_bool().unwrap());
-        let listed = by_payout.get(po.obj.id.as_str()).unwrap_or_else(|| panic!("no BTs for {}", po.obj.id));
-        let own: Vec<_> = listed.iter().filter(|b| str_of(&b.v, "type") == "payout").collect();
+        let listed = by_payout
+            .get(po.obj.id.as_str())
+            .unwrap_or_else(|| panic!("no BTs for {}", po.obj.id));
+        let own: Vec<_> = listed
+            .iter()
+            .filter(|b| str_of(&b.v, "type") == "payout")
+            .collect();
         assert_eq!(own.len(), 1);
         assert_eq!(int(&own[0].v, "amount"), -amount);
         assert_eq!(str_of(&own[0].v, "id"), str_of(v, "balance_transaction"));
-        let others: i64 = listed.iter().filter(|b| str_of(&b.v, "type") != "payout").map(|b| int(&b.v, "net")).sum();
+        let others: i64 = listed
+            .iter()
+            .filter(|b| str_of(&b.v, "type") != "payout")
+            .map(|b| int(&b.v, "net"))
+            .sum();
         assert_eq!(others, amount, "payout {} = Σ net of its BTs", po.obj.id);
         let all_sum: i64 = listed.iter().map(|b| int(&b.v, "net")).sum();
         assert_eq!(all_sum, 0);
         for b in listed {
-            assert!(int(&b.v, "available_on") <= int(v, "created"), "paid out before available");
+            assert!(
+                int(&b.v, "available_on") <= int(v, "created"),
+                "paid out before available"
+            );
             assert_eq!(str_of(&b.v, "currency"), str_of(v, "currency"));
             assert_eq!(b.obj.account, po.obj.account);
         }
         let status = str_of(v, "status");
         if status == "failed" || status == "canceled" {
             let fid = str_of(v, "failure_balance_transaction");
-            let f = of_kind(&all, ObjectKind::BalanceTransaction).find(|b| b.obj.id == fid).unwrap();
+            let f = of_kind(&all, ObjectKind::BalanceTransaction)
+                .find(|b| b.obj.id == fid)
+                .unwrap();
             assert_eq!(int(&f.v, "amount"), amount);
             assert_eq!(str_of(&f.v, "reporting_category"), "payout_reversal");
         }
         if status == "paid" {
             assert_eq!(str_of(v, "reconciliation_status"), "completed");
         }
-        *payout_sums.entry((po.obj.account.clone(), str_of(v, "currency").to_owned(), status.to_owned())).or_default() +=
-            amount;
+        *payout_sums
+            .entry((
+                po.obj.account.clone(),
+                str_of(v, "currency").to_owned(),
+                status.to_owned(),
+            ))
+            .or_default() += amount;
     }
     for (k, t) in &truth.totals {
-        let g = |s: &str| payout_sums.get(&(k.account.clone(), k.currency.clone(), s.to_owned())).copied().unwrap_or(0);
+        let g = |s: &str| {
+            payout_sums
+                .get(&(k.account.clone(), k.currency.clone(), s.to_owned()))
+                .copied()
+                .unwrap_or(0)
+        };
         assert_eq!(t.payouts_paid, g("paid"), "paid payouts {k:?}");
         assert_eq!(t.payouts_failed, g("failed"));
         assert_eq!(t.payouts_canceled, g("canceled"));
@@ -159,7 +239,8 @@ fn check_world(cfg: &WorldConfig) {
     let mut invoice_charges: BTreeSet<&str> = BTreeSet::new();
     for ip in of_kind(&all, ObjectKind::InvoicePayment) {
         if str_of(&ip.v, "status") == "paid" {
-            *paid_by_invoice.entry(str_of(&ip.v, "invoice")).or_default() += int(&ip.v, "amount_paid");
+            *paid_by_invoice.entry(str_of(&ip.v, "invoice")).or_default() +=
+                int(&ip.v, "amount_paid");
             match str_of(&ip.v["payment"], "type") {
                 "payment_intent" => {
                     invoice_pis.insert(str_of(&ip.v["payment"], "payment_intent"));
@@ -180,46 +261,98 @@ fn check_world(cfg: &WorldConfig) {
         let v = &inv.v;
         invoice_ids.insert(inv.obj.id.as_str());
         let total = int(v, "total");
-        let taxes: i64 = v["total_taxes"].as_array().unwrap().iter().map(|t| int(t, "amount")).sum();
-        let discounts: i64 = v["total_discount_amounts"].as_array().unwrap().iter().map(|t| int(t, "amount")).sum();
-        assert_eq!(total, int(v, "subtotal") - discounts + taxes, "total of {}", inv.obj.id);
+        let taxes: i64 = v["total_taxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| int(t, "amount"))
+            .sum();
+        let discounts: i64 = v["total_discount_amounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| int(t, "amount"))
+            .sum();
+        assert_eq!(
+            total,
+            int(v, "subtotal") - discounts + taxes,
+            "total of {}",
+            inv.obj.id
+        );
         assert_eq!(int(v, "total_excluding_tax"), total - taxes);
-        let lines: i64 = v["lines"]["data"].as_array().unwrap().iter().map(|l| int(l, "amount")).sum();
+        let lines: i64 = v["lines"]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| int(l, "amount"))
+            .sum();
         assert_eq!(lines, int(v, "subtotal"));
         let status = str_of(v, "status");
-        assert_eq!(int(v, "amount_due"), total - int(v, "pre_payment_credit_notes_amount"));
-        assert_eq!(int(v, "amount_paid") + int(v, "amount_remaining"), int(v, "amount_due"), "{}", inv.obj.id);
-        assert_eq!(paid_by_invoice.get(inv.obj.id.as_str()).copied().unwrap_or(0), int(v, "amount_paid"));
+        assert_eq!(
+            int(v, "amount_due"),
+            total - int(v, "pre_payment_credit_notes_amount")
+        );
+        assert_eq!(
+            int(v, "amount_paid") + int(v, "amount_remaining"),
+            int(v, "amount_due"),
+            "{}",
+            inv.obj.id
+        );
+        assert_eq!(
+            paid_by_invoice
+                .get(inv.obj.id.as_str())
+                .copied()
+                .unwrap_or(0),
+            int(v, "amount_paid")
+        );
         assert_eq!(filter(&inv.obj, "status"), Some(status));
         match status {
             "paid" => assert_eq!(int(v, "amount_remaining"), 0),
             "open" => {
                 assert!(int(v, "amount_remaining") > 0);
-                *receivables.entry((str_of(v, "customer").to_owned(), str_of(v, "currency").to_owned())).or_default() +=
-                    int(v, "amount_remaining");
+                *receivables
+                    .entry((
+                        str_of(v, "customer").to_owned(),
+                        str_of(v, "currency").to_owned(),
+                    ))
+                    .or_default() += int(v, "amount_remaining");
             }
             "void" | "uncollectible" | "draft" => {}
             s => panic!("status {s}"),
         }
         assert!(ids.contains(str_of(v, "customer")));
         if status != "void" && status != "draft" {
-            *revenue.entry((None, str_of(v, "currency").to_owned())).or_default() += total - taxes;
-            *tax.entry((None, str_of(v, "currency").to_owned())).or_default() += taxes;
+            *revenue
+                .entry((None, str_of(v, "currency").to_owned()))
+                .or_default() += total - taxes;
+            *tax.entry((None, str_of(v, "currency").to_owned()))
+                .or_default() += taxes;
         }
         if str_of(v, "currency") == "kwd" {
             assert_eq!(total % 10, 0, "KWD amounts end in 0");
         }
     }
-    let truth_recv: BTreeMap<(String, String), i64> =
-        truth.open_receivables.iter().map(|((_, c, cur), v)| ((c.clone(), cur.clone()), *v)).collect();
+    let truth_recv: BTreeMap<(String, String), i64> = truth
+        .open_receivables
+        .iter()
+        .map(|((_, c, cur), v)| ((c.clone(), cur.clone()), *v))
+        .collect();
     assert_eq!(receivables, truth_recv, "open receivables per customer");
     for cn in of_kind(&all, ObjectKind::CreditNote) {
         let v = &cn.v;
-        let taxes: i64 = v["total_taxes"].as_array().unwrap().iter().map(|t| int(t, "amount")).sum();
+        let taxes: i64 = v["total_taxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| int(t, "amount"))
+            .sum();
         assert_eq!(int(v, "total"), int(v, "total_excluding_tax") + taxes);
         assert_eq!(int(v, "amount"), int(v, "total"));
-        *revenue.entry((None, str_of(v, "currency").to_owned())).or_default() -= int(v, "total_excluding_tax");
-        *tax.entry((None, str_of(v, "currency").to_owned())).or_default() -= taxes;
+        *revenue
+            .entry((None, str_of(v, "currency").to_owned()))
+            .or_default() -= int(v, "total_excluding_tax");
+        *tax.entry((None, str_of(v, "currency").to_owned()))
+            .or_default() -= taxes;
         assert!(invoice_ids.contains(str_of(v, "invoice")));
         for r in v["refunds"].as_array().unwrap() {
             assert!(ids.contains(str_of(r, "refund")));
@@ -238,32 +371,49 @@ fn check_world(cfg: &WorldConfig) {
             if invoice_pis.contains(pi) || invoice_charges.contains(ch.obj.id.as_str()) {
                 continue;
             }
-            *revenue.entry((ch.obj.account.clone(), str_of(v, "currency").to_owned())).or_default() += int(v, "amount");
+            *revenue
+                .entry((ch.obj.account.clone(), str_of(v, "currency").to_owned()))
+                .or_default() += int(v, "amount");
         }
         if str_of(v, "currency") == "jpy" {
             assert!(int(v, "amount") >= 50);
         }
     }
     for ((acct, cur), want) in &revenue {
-        let k = AccountCurrency { account: acct.clone(), currency: cur.clone() };
+        let k = AccountCurrency {
+            account: acct.clone(),
+            currency: cur.clone(),
+        };
         let t = truth.totals.get(&k).cloned().unwrap_or_default();
         assert_eq!(t.revenue, *want, "revenue {k:?}");
         assert_eq!(t.revenue, t.invoiced_revenue + t.uninvoiced_sales);
     }
     for ((acct, cur), want) in &tax {
-        let k = AccountCurrency { account: acct.clone(), currency: cur.clone() };
-        assert_eq!(truth.totals.get(&k).map_or(0, |t| t.invoiced_tax), *want, "tax {k:?}");
+        let k = AccountCurrency {
+            account: acct.clone(),
+            currency: cur.clone(),
+        };
+        assert_eq!(
+            truth.totals.get(&k).map_or(0, |t| t.invoiced_tax),
+            *want,
+            "tax {k:?}"
+        );
     }
 
     // ---- refunds, disputes, transfers, application fees
     let mut refunds: Sums = BTreeMap::new();
     for r in of_kind(&all, ObjectKind::Refund) {
-        *refunds.entry((r.obj.account.clone(), str_of(&r.v, "currency").to_owned())).or_default() += int(&r.v, "amount");
+        *refunds
+            .entry((r.obj.account.clone(), str_of(&r.v, "currency").to_owned()))
+            .or_default() += int(&r.v, "amount");
         assert!(ids.contains(str_of(&r.v, "charge")));
         assert!(ids.contains(str_of(&r.v, "balance_transaction")));
     }
     for ((acct, cur), want) in &refunds {
-        let k = AccountCurrency { account: acct.clone(), currency: cur.clone() };
+        let k = AccountCurrency {
+            account: acct.clone(),
+            currency: cur.clone(),
+        };
         assert_eq!(truth.totals[&k].refunds, *want, "refunds {k:?}");
     }
     for d in of_kind(&all, ObjectKind::Dispute) {
@@ -279,15 +429,23 @@ fn check_world(cfg: &WorldConfig) {
     }
     let mut transfers: BTreeMap<(String, String), i64> = BTreeMap::new();
     for t in of_kind(&all, ObjectKind::Transfer) {
-        *transfers.entry((str_of(&t.v, "destination").to_owned(), str_of(&t.v, "currency").to_owned())).or_default() +=
-            int(&t.v, "amount");
+        *transfers
+            .entry((
+                str_of(&t.v, "destination").to_owned(),
+                str_of(&t.v, "currency").to_owned(),
+            ))
+            .or_default() += int(&t.v, "amount");
         assert!(ids.contains(str_of(&t.v, "destination_payment")));
     }
     assert_eq!(transfers, truth.transfers);
     let mut app_fees: BTreeMap<(String, String), i64> = BTreeMap::new();
     for f in of_kind(&all, ObjectKind::ApplicationFee) {
-        *app_fees.entry((str_of(&f.v, "account").to_owned(), str_of(&f.v, "currency").to_owned())).or_default() +=
-            int(&f.v, "amount");
+        *app_fees
+            .entry((
+                str_of(&f.v, "account").to_owned(),
+                str_of(&f.v, "currency").to_owned(),
+            ))
+            .or_default() += int(&f.v, "amount");
         assert!(ids.contains(str_of(&f.v, "charge")));
     }
     assert_eq!(app_fees, truth.application_fees);
@@ -303,7 +461,10 @@ fn check_world(cfg: &WorldConfig) {
         let ty = str_of(v, "type");
         *types.entry(ty.to_owned()).or_default() += 1;
         assert_eq!(filter(&e.obj, "type"), Some(ty));
-        assert_eq!(v.get("account").and_then(Value::as_str).map(str::to_owned), e.obj.account);
+        assert_eq!(
+            v.get("account").and_then(Value::as_str).map(str::to_owned),
+            e.obj.account
+        );
         if cfg.legacy_api_until.is_none() {
             assert_eq!(str_of(v, "api_version"), API_VERSION);
         }
@@ -311,7 +472,10 @@ fn check_world(cfg: &WorldConfig) {
         assert!(v["pending_webhooks"].is_i64());
         let o = &v["data"]["object"];
         if ty.ends_with(".updated") {
-            assert!(v["data"]["previous_attributes"].is_object(), "{ty} has previous_attributes");
+            assert!(
+                v["data"]["previous_attributes"].is_object(),
+                "{ty} has previous_attributes"
+            );
         }
         if ty == "balance.available" {
             assert_eq!(str_of(o, "object"), "balance");
@@ -319,8 +483,19 @@ fn check_world(cfg: &WorldConfig) {
         }
         let oid = str_of(o, "id");
         assert!(ids.contains(oid), "event {} object {oid} exists", e.obj.id);
-        assert!(int(o, "created") <= e.obj.created, "snapshot created before its event");
-        for r in ["customer", "invoice", "charge", "payment_intent", "balance_transaction", "latest_charge", "destination_payment"] {
+        assert!(
+            int(o, "created") <= e.obj.created,
+            "snapshot created before its event"
+        );
+        for r in [
+            "customer",
+            "invoice",
+            "charge",
+            "payment_intent",
+            "balance_transaction",
+            "latest_charge",
+            "destination_payment",
+        ] {
             if let Some(x) = o.get(r).and_then(Value::as_str) {
                 assert!(ids.contains(x), "{ty} {oid}: {r} {x} exists");
             }
@@ -362,7 +537,11 @@ fn invariants_medium_worlds() {
 
 #[test]
 fn invariants_without_connect_and_long_period() {
-    let cfg = WorldConfig { connected_accounts: 0, days: Some(120), ..WorldConfig::with_facts(21, 15_000) };
+    let cfg = WorldConfig {
+        connected_accounts: 0,
+        days: Some(120),
+        ..WorldConfig::with_facts(21, 15_000)
+    };
     check_world(&cfg);
 }
 

@@ -22,20 +22,30 @@ pub(crate) fn parse_all(objects: &[SimObject]) -> Vec<Parsed> {
         .collect()
 }
 
-pub(crate) fn of_kind<'a>(all: &'a [Parsed], kind: ObjectKind) -> impl Iterator<Item = &'a Parsed> + 'a {
+pub(crate) fn of_kind<'a>(
+    all: &'a [Parsed],
+    kind: ObjectKind,
+) -> impl Iterator<Item = &'a Parsed> + 'a {
     all.iter().filter(move |p| p.obj.kind == kind)
 }
 
 pub(crate) fn int(v: &Value, k: &str) -> i64 {
-    v.get(k).and_then(Value::as_i64).unwrap_or_else(|| panic!("no integer {k} in {v}"))
+    v.get(k)
+        .and_then(Value::as_i64)
+        .unwrap_or_else(|| panic!("no integer {k} in {v}"))
 }
 
 pub(crate) fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_else(|| panic!("no string {k} in {v}"))
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no string {k} in {v}"))
 }
 
 pub(crate) fn filter<'a>(o: &'a SimObject, k: &str) -> Option<&'a str> {
-    o.filters.iter().find(|(fk, _)| *fk == k).map(|(_, v)| v.as_str())
+    o.filters
+        .iter()
+        .find(|(fk, _)| *fk == k)
+        .map(|(_, v)| v.as_str())
 }
 
 /// (account, currency) → Σ.

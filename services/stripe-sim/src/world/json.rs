@@ -168,7 +168,9 @@ mod tests {
         {
             let mut a = o.arr("e");
             a.s("p");
-            a.obj().i("q", 1).end();
+            let mut q = a.obj();
+            q.i("q", 1);
+            q.end();
             a.end();
         }
         o.obj("f").end();
@@ -176,6 +178,9 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
         assert_eq!(v["a"], "x\"y\\\n");
         assert_eq!(v["e"][1]["q"], 1);
-        assert_eq!(s, r#"{"a":"x\"y\\\n","b":-3,"c":true,"d":null,"e":["p",{"q":1}],"f":{}}"#);
+        assert_eq!(
+            s,
+            r#"{"a":"x\"y\\\n","b":-3,"c":true,"d":null,"e":["p",{"q":1}],"f":{}}"#
+        );
     }
 }

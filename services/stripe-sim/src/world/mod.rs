@@ -66,7 +66,9 @@ pub struct WorldConfig {
     /// Unix seconds of the first instant (never the wall clock).
     pub start: i64,
     /// The period the facts are spread over; `None` derives it from `facts`
-    /// (`facts / 2500` days, clamped to 3..=365).
+    /// (`facts / 300` days, clamped to 3..=365: about 300 facts a day, so that
+    /// worlds of 20,000 facts and more live through overdue invoices, dispute outcomes and
+    /// post-payment credit notes).
     pub days: Option<u32>,
     /// Number of connected accounts (Connect); 0 disables Connect.
     pub connected_accounts: u32,
@@ -98,12 +100,18 @@ impl Default for WorldConfig {
 impl WorldConfig {
     /// The default world with a given seed and size.
     pub fn with_facts(seed: u64, facts: u64) -> Self {
-        WorldConfig { seed, facts, ..WorldConfig::default() }
+        WorldConfig {
+            seed,
+            facts,
+            ..WorldConfig::default()
+        }
     }
 
     /// The period in days the world spreads its facts over.
     pub fn period_days(&self) -> u32 {
-        self.days.unwrap_or_else(|| u32::try_from((self.facts / 2500).clamp(3, 365)).unwrap_or(365)).max(1)
+        self.days
+            .unwrap_or_else(|| u32::try_from((self.facts / 300).clamp(3, 365)).unwrap_or(365))
+            .max(1)
     }
 }
 
@@ -115,7 +123,9 @@ pub struct WorldStream {
 
 impl WorldStream {
     pub fn new(config: &WorldConfig) -> Self {
-        WorldStream { sim: sim::Sim::new(config.clone()) }
+        WorldStream {
+            sim: sim::Sim::new(config.clone()),
+        }
     }
 
     /// The ground truth, once the stream is exhausted (`None` before).
@@ -150,7 +160,11 @@ impl World {
     pub fn generate(config: &WorldConfig) -> World {
         let mut stream = WorldStream::new(config);
         let objects: Vec<SimObject> = stream.by_ref().collect();
-        World { config: config.clone(), objects, truth: stream.sim.take_truth() }
+        World {
+            config: config.clone(),
+            objects,
+            truth: stream.sim.take_truth(),
+        }
     }
 }
 

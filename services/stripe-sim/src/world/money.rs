@@ -24,12 +24,48 @@ pub(crate) const EUR: usize = 1;
 /// Presentment currencies. USD and EUR are also balance (settlement) currencies of the
 /// platform; the others settle into USD with an `exchange_rate`.
 pub(crate) const CURRENCIES: [Cur; 6] = [
-    Cur { code: "usd", exp: 2, step: 1, usd_nano: 1_000_000_000, weight: 520 },
-    Cur { code: "eur", exp: 2, step: 1, usd_nano: 1_084_000_000, weight: 200 },
-    Cur { code: "gbp", exp: 2, step: 1, usd_nano: 1_271_500_000, weight: 100 },
-    Cur { code: "jpy", exp: 0, step: 1, usd_nano: 6_712_000, weight: 70 },
-    Cur { code: "cad", exp: 2, step: 1, usd_nano: 731_200_000, weight: 70 },
-    Cur { code: "kwd", exp: 3, step: 10, usd_nano: 3_254_100_000, weight: 40 },
+    Cur {
+        code: "usd",
+        exp: 2,
+        step: 1,
+        usd_nano: 1_000_000_000,
+        weight: 520,
+    },
+    Cur {
+        code: "eur",
+        exp: 2,
+        step: 1,
+        usd_nano: 1_084_000_000,
+        weight: 200,
+    },
+    Cur {
+        code: "gbp",
+        exp: 2,
+        step: 1,
+        usd_nano: 1_271_500_000,
+        weight: 100,
+    },
+    Cur {
+        code: "jpy",
+        exp: 0,
+        step: 1,
+        usd_nano: 6_712_000,
+        weight: 70,
+    },
+    Cur {
+        code: "cad",
+        exp: 2,
+        step: 1,
+        usd_nano: 731_200_000,
+        weight: 70,
+    },
+    Cur {
+        code: "kwd",
+        exp: 3,
+        step: 10,
+        usd_nano: 3_254_100_000,
+        weight: 40,
+    },
 ];
 
 pub(crate) fn cur_weights() -> [u64; 6] {

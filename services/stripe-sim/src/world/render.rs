@@ -30,7 +30,11 @@ fn code(cur: usize) -> &'static str {
 
 fn empty_list(o: &mut Obj<'_>, key: &str, url: &str) {
     let mut l = o.obj(key);
-    l.s("object", "list").raw("data", "[]").b("has_more", false).i("total_count", 0).s("url", url);
+    l.s("object", "list")
+        .raw("data", "[]")
+        .b("has_more", false)
+        .i("total_count", 0)
+        .s("url", url);
     l.end();
 }
 
@@ -66,7 +70,14 @@ pub(crate) fn render_bt(out: &mut String, bt: &Bt, ctx: &Ctx) {
         .s("object", "balance_transaction")
         .s("reporting_category", bt.category)
         .s("source", &bt.source)
-        .s("status", if bt.available_on <= ctx.now { "available" } else { "pending" })
+        .s(
+            "status",
+            if bt.available_on <= ctx.now {
+                "available"
+            } else {
+                "pending"
+            },
+        )
         .s("type", bt.ty)
         .s("balance_type", "payments");
     o.end();
@@ -87,14 +98,20 @@ pub(crate) fn render_customer(out: &mut String, c: &Customer, ctx: &Ctx) {
         .s("invoice_prefix", &c.prefix);
     {
         let mut s = o.obj("invoice_settings");
-        s.null("custom_fields").null("default_payment_method").null("footer").null("rendering_options");
+        s.null("custom_fields")
+            .null("default_payment_method")
+            .null("footer")
+            .null("rendering_options");
         s.end();
     }
     o.b("livemode", ctx.livemode);
     {
         let mut m = o.obj("metadata");
         m.s("company_id", &c.company_id);
-        m.s("payment_terms", if c.bank { "bank_transfer" } else { "card" });
+        m.s(
+            "payment_terms",
+            if c.bank { "bank_transfer" } else { "card" },
+        );
         m.end();
     }
     o.s("name", &c.name)
@@ -169,7 +186,10 @@ pub(crate) fn render_account(out: &mut String, a: &Account, created: i64) {
     let mut o = Obj::new(out);
     {
         let mut b = o.obj("business_profile");
-        b.null("mcc").s("name", &a.name).null("support_email").null("url");
+        b.null("mcc")
+            .s("name", &a.name)
+            .null("support_email")
+            .null("url");
         b.end();
     }
     o.s("business_type", "company")
@@ -203,7 +223,9 @@ fn tax_entry(a: &mut Arr<'_>, amount: i64, taxable: i64, rate: &str, ver: Ver) {
                 d.s("tax_rate", rate);
                 d.end();
             }
-            t.s("taxability_reason", "standard_rated").i("taxable_amount", taxable).s("type", "tax_rate_details");
+            t.s("taxability_reason", "standard_rated")
+                .i("taxable_amount", taxable)
+                .s("type", "tax_rate_details");
         }
         Ver::Legacy => {
             t.i("amount", amount)
@@ -218,7 +240,9 @@ fn tax_entry(a: &mut Arr<'_>, amount: i64, taxable: i64, rate: &str, ver: Ver) {
 
 fn render_line(a: &mut Arr<'_>, inv: &Invoice, l: &Line, ctx: &Ctx) {
     let mut o = a.obj();
-    o.i("amount", l.amount).s("currency", code(inv.cur)).s("description", &l.description);
+    o.i("amount", l.amount)
+        .s("currency", code(inv.cur))
+        .s("description", &l.description);
     {
         let mut d = o.arr("discount_amounts");
         if let Some(di) = &inv.discount_id {
@@ -236,7 +260,11 @@ fn render_line(a: &mut Arr<'_>, inv: &Invoice, l: &Line, ctx: &Ctx) {
         }
         d.end();
     }
-    o.s("id", &l.id).s("invoice", &inv.id).b("livemode", ctx.livemode).raw("metadata", "{}").s("object", "line_item");
+    o.s("id", &l.id)
+        .s("invoice", &inv.id)
+        .b("livemode", ctx.livemode)
+        .raw("metadata", "{}")
+        .s("object", "line_item");
     {
         let mut p = o.obj("period");
         p.i("end", inv.period_end).i("start", inv.period_start);
@@ -252,7 +280,14 @@ fn render_line(a: &mut Arr<'_>, inv: &Invoice, l: &Line, ctx: &Ctx) {
             }
             t.end();
         }
-        o.s("type", if inv.subscription.is_some() { "subscription" } else { "invoiceitem" });
+        o.s(
+            "type",
+            if inv.subscription.is_some() {
+                "subscription"
+            } else {
+                "invoiceitem"
+            },
+        );
         o.end();
         return;
     }
@@ -261,7 +296,9 @@ fn render_line(a: &mut Arr<'_>, inv: &Invoice, l: &Line, ctx: &Ctx) {
         let mut p = o.arr("pretax_credit_amounts");
         if let Some(di) = &inv.discount_id {
             let mut e = p.obj();
-            e.i("amount", l.discount).s("discount", di).s("type", "discount");
+            e.i("amount", l.discount)
+                .s("discount", di)
+                .s("type", "discount");
             e.end();
         }
         p.end();
@@ -280,10 +317,11 @@ fn render_line(a: &mut Arr<'_>, inv: &Invoice, l: &Line, ctx: &Ctx) {
                 p.null("invoice_item_details");
                 {
                     let mut s = p.obj("subscription_item_details");
-                    s.null("invoice_item").b("proration", false).null("proration_details").s("subscription", sub).s(
-                        "subscription_item",
-                        &l.item_id,
-                    );
+                    s.null("invoice_item")
+                        .b("proration", false)
+                        .null("proration_details")
+                        .s("subscription", sub)
+                        .s("subscription_item", &l.item_id);
                     s.end();
                 }
                 p.s("type", "subscription_item_details");
@@ -291,10 +329,14 @@ fn render_line(a: &mut Arr<'_>, inv: &Invoice, l: &Line, ctx: &Ctx) {
             None => {
                 {
                     let mut s = p.obj("invoice_item_details");
-                    s.s("invoice_item", &l.item_id).b("proration", false).null("proration_details").null("subscription");
+                    s.s("invoice_item", &l.item_id)
+                        .b("proration", false)
+                        .null("proration_details")
+                        .null("subscription");
                     s.end();
                 }
-                p.null("subscription_item_details").s("type", "invoice_item_details");
+                p.null("subscription_item_details")
+                    .s("type", "invoice_item_details");
             }
         }
         p.end();
@@ -336,20 +378,34 @@ pub(crate) fn render_invoice(out: &mut String, inv: &Invoice, ctx: &Ctx) {
     if ctx.ver == Ver::Legacy {
         o.os("charge", inv.last_charge.as_deref());
     }
-    o.s("collection_method", if inv.send_invoice { "send_invoice" } else { "charge_automatically" })
-        .i("created", inv.created)
-        .s("currency", code(inv.cur))
-        .null("custom_fields")
-        .s("customer", &inv.customer)
-        .null("customer_address")
-        .s("customer_email", &inv.customer_email)
-        .s("customer_name", &inv.customer_name)
-        .null("customer_phone")
-        .null("customer_shipping")
-        .s("customer_tax_exempt", if inv.tax_rate_id.is_some() { "none" } else { "exempt" })
-        .raw("customer_tax_ids", "[]")
-        .null("default_payment_method")
-        .null("default_source");
+    o.s(
+        "collection_method",
+        if inv.send_invoice {
+            "send_invoice"
+        } else {
+            "charge_automatically"
+        },
+    )
+    .i("created", inv.created)
+    .s("currency", code(inv.cur))
+    .null("custom_fields")
+    .s("customer", &inv.customer)
+    .null("customer_address")
+    .s("customer_email", &inv.customer_email)
+    .s("customer_name", &inv.customer_name)
+    .null("customer_phone")
+    .null("customer_shipping")
+    .s(
+        "customer_tax_exempt",
+        if inv.tax_rate_id.is_some() {
+            "none"
+        } else {
+            "exempt"
+        },
+    )
+    .raw("customer_tax_ids", "[]")
+    .null("default_payment_method")
+    .null("default_source");
     {
         let mut a = o.arr("default_tax_rates");
         if let Some(r) = &inv.tax_rate_id {
@@ -383,7 +439,9 @@ pub(crate) fn render_invoice(out: &mut String, inv: &Invoice, ctx: &Ctx) {
     } else {
         o.null("invoice_pdf");
     }
-    o.raw("issuer", r#"{"type":"self"}"#).null("last_finalization_error").null("latest_revision");
+    o.raw("issuer", r#"{"type":"self"}"#)
+        .null("last_finalization_error")
+        .null("latest_revision");
     {
         let mut l = o.obj("lines");
         {
@@ -393,21 +451,22 @@ pub(crate) fn render_invoice(out: &mut String, inv: &Invoice, ctx: &Ctx) {
             }
             a.end();
         }
-        l.b("has_more", false).s("object", "list").i("total_count", i64::try_from(inv.lines.len()).unwrap_or(0));
+        l.b("has_more", false)
+            .s("object", "list")
+            .i("total_count", i64::try_from(inv.lines.len()).unwrap_or(0));
         let url = format!("/v1/invoices/{}/lines", inv.id);
         l.s("url", &url);
         l.end();
     }
-    o.b("livemode", ctx.livemode).raw("metadata", "{}").oi("next_payment_attempt", inv.next_payment_attempt).os(
-        "number",
-        inv.number.as_deref(),
-    );
+    o.b("livemode", ctx.livemode)
+        .raw("metadata", "{}")
+        .oi("next_payment_attempt", inv.next_payment_attempt)
+        .os("number", inv.number.as_deref());
     o.s("object", "invoice").null("on_behalf_of");
     if ctx.ver == Ver::Legacy {
-        o.b("paid", inv.status == InvStatus::Paid).b("paid_out_of_band", false).os(
-            "payment_intent",
-            inv.last_payment_intent.as_deref(),
-        );
+        o.b("paid", inv.status == InvStatus::Paid)
+            .b("paid_out_of_band", false)
+            .os("payment_intent", inv.last_payment_intent.as_deref());
     }
     o.raw(
         "payment_settings",
@@ -467,12 +526,15 @@ pub(crate) fn render_invoice(out: &mut String, inv: &Invoice, ctx: &Ctx) {
         o.end();
         return;
     }
-    o.oi("webhooks_delivered_at", Some(inv.created)).null("automatically_finalizes_at");
+    o.oi("webhooks_delivered_at", Some(inv.created))
+        .null("automatically_finalizes_at");
     {
         let mut a = o.arr("total_pretax_credit_amounts");
         if let Some(d) = &inv.discount_id {
             let mut e = a.obj();
-            e.i("amount", inv.discount).s("discount", d).s("type", "discount");
+            e.i("amount", inv.discount)
+                .s("discount", d)
+                .s("type", "discount");
             e.end();
         }
         a.end();
@@ -480,7 +542,13 @@ pub(crate) fn render_invoice(out: &mut String, inv: &Invoice, ctx: &Ctx) {
     {
         let mut a = o.arr("total_taxes");
         if let Some(r) = &inv.tax_rate_id {
-            tax_entry(&mut a, inv.tax, inv.subtotal - inv.discount, r, Ver::Current);
+            tax_entry(
+                &mut a,
+                inv.tax,
+                inv.subtotal - inv.discount,
+                r,
+                Ver::Current,
+            );
         }
         a.end();
     }
@@ -534,7 +602,8 @@ pub(crate) fn render_invoice_payment(out: &mut String, ip: &InvoicePayment, ctx:
     o.s("status", ip.status);
     {
         let mut s = o.obj("status_transitions");
-        s.oi("canceled_at", ip.canceled_at).oi("paid_at", ip.paid_at);
+        s.oi("canceled_at", ip.canceled_at)
+            .oi("paid_at", ip.paid_at);
         s.end();
     }
     o.end();
@@ -545,10 +614,20 @@ pub(crate) fn render_payment_intent(out: &mut String, p: &Payment, ctx: &Ctx) {
     o.i("amount", p.amount)
         .i("amount_capturable", 0)
         .raw("amount_details", r#"{"tip":{}}"#)
-        .i("amount_received", if p.status == PiStatus::Succeeded { p.amount } else { 0 })
+        .i(
+            "amount_received",
+            if p.status == PiStatus::Succeeded {
+                p.amount
+            } else {
+                0
+            },
+        )
         .os("application", p.application.as_deref())
         .oi("application_fee_amount", p.app_fee_amount)
-        .raw("automatic_payment_methods", r#"{"allow_redirects":"always","enabled":true}"#)
+        .raw(
+            "automatic_payment_methods",
+            r#"{"allow_redirects":"always","enabled":true}"#,
+        )
         .oi("canceled_at", p.canceled_at)
         .os("cancellation_reason", p.canceled_at.map(|_| "void_invoice"))
         .s("capture_method", "automatic_async");
@@ -609,7 +688,14 @@ pub(crate) fn render_charge(out: &mut String, c: &ChargeView<'_>, ctx: &Ctx) {
     let mut o = Obj::new(out);
     o.i("amount", c.amount)
         .i("amount_captured", if succeeded { c.amount } else { 0 })
-        .i("amount_refunded", if succeeded { p.map_or(0, |p| p.amount_refunded) } else { 0 })
+        .i(
+            "amount_refunded",
+            if succeeded {
+                p.map_or(0, |p| p.amount_refunded)
+            } else {
+                0
+            },
+        )
         .os("application", p.and_then(|p| p.application.as_deref()))
         .os("application_fee", p.and_then(|p| p.app_fee_id.as_deref()))
         .oi("application_fee_amount", p.and_then(|p| p.app_fee_amount))
@@ -623,22 +709,49 @@ pub(crate) fn render_charge(out: &mut String, c: &ChargeView<'_>, ctx: &Ctx) {
             .null("tax_id");
         b.end();
     }
-    o.os("calculated_statement_descriptor", if c.payment.is_some() { Some("LEDGERLINE SIM") } else { None })
-        .b("captured", succeeded)
-        .i("created", c.created)
-        .s("currency", code(c.cur))
-        .os("customer", p.and_then(|p| p.customer.as_deref()))
-        .os("description", p.and_then(|p| p.description.as_deref()))
-        .b("disputed", p.is_some_and(|p| p.dispute.is_some()) && succeeded)
-        .null("failure_balance_transaction")
-        .os("failure_code", if succeeded { None } else { Some("card_declined") })
-        .os("failure_message", if succeeded { None } else { Some("Your card has insufficient funds.") })
-        .raw("fraud_details", "{}")
-        .s("id", c.id);
+    o.os(
+        "calculated_statement_descriptor",
+        if c.payment.is_some() {
+            Some("LEDGERLINE SIM")
+        } else {
+            None
+        },
+    )
+    .b("captured", succeeded)
+    .i("created", c.created)
+    .s("currency", code(c.cur))
+    .os("customer", p.and_then(|p| p.customer.as_deref()))
+    .os("description", p.and_then(|p| p.description.as_deref()))
+    .b(
+        "disputed",
+        p.is_some_and(|p| p.dispute.is_some()) && succeeded,
+    )
+    .null("failure_balance_transaction")
+    .os(
+        "failure_code",
+        if succeeded {
+            None
+        } else {
+            Some("card_declined")
+        },
+    )
+    .os(
+        "failure_message",
+        if succeeded {
+            None
+        } else {
+            Some("Your card has insufficient funds.")
+        },
+    )
+    .raw("fraud_details", "{}")
+    .s("id", c.id);
     if ctx.ver == Ver::Legacy {
         o.os("invoice", p.and_then(|p| p.invoice.as_deref()));
     }
-    o.b("livemode", ctx.livemode).raw("metadata", "{}").s("object", "charge").null("on_behalf_of");
+    o.b("livemode", ctx.livemode)
+        .raw("metadata", "{}")
+        .s("object", "charge")
+        .null("on_behalf_of");
     if p.is_some() {
         if succeeded {
             o.raw(
@@ -654,10 +767,9 @@ pub(crate) fn render_charge(out: &mut String, c: &ChargeView<'_>, ctx: &Ctx) {
     } else {
         o.null("outcome");
     }
-    o.b("paid", succeeded).os("payment_intent", p.map(|p| p.pi_id.as_str())).os(
-        "payment_method",
-        p.map(|p| p.pm_id.as_str()),
-    );
+    o.b("paid", succeeded)
+        .os("payment_intent", p.map(|p| p.pi_id.as_str()))
+        .os("payment_method", p.map(|p| p.pm_id.as_str()));
     match p {
         Some(p) => {
             let pmd = o.value("payment_method_details");
@@ -676,26 +788,33 @@ pub(crate) fn render_charge(out: &mut String, c: &ChargeView<'_>, ctx: &Ctx) {
             pmd.push_str(r#","status":"unavailable"},"regulated_status":"unregulated","three_d_secure":null,"wallet":null},"type":"card"}"#);
         }
         None => {
-            o.raw("payment_method_details", r#"{"stripe_account":{},"type":"stripe_account"}"#);
+            o.raw(
+                "payment_method_details",
+                r#"{"stripe_account":{},"type":"stripe_account"}"#,
+            );
         }
     }
-    o.os("receipt_email", p.and_then(|p| p.email.as_deref())).null("receipt_number");
+    o.os("receipt_email", p.and_then(|p| p.email.as_deref()))
+        .null("receipt_number");
     if p.is_some() && succeeded {
         let url = format!("https://pay.stripe.com/receipts/payment/sim/{}", c.id);
         o.s("receipt_url", &url);
     } else {
         o.null("receipt_url");
     }
-    o.b("refunded", p.is_some_and(|p| succeeded && p.amount_refunded >= c.amount))
-        .null("review")
-        .null("shipping")
-        .os("source_transfer", c.source_transfer)
-        .null("statement_descriptor")
-        .null("statement_descriptor_suffix")
-        .s("status", if succeeded { "succeeded" } else { "failed" })
-        .null("transfer_data")
-        .null("transfer_group")
-        .null("source");
+    o.b(
+        "refunded",
+        p.is_some_and(|p| succeeded && p.amount_refunded >= c.amount),
+    )
+    .null("review")
+    .null("shipping")
+    .os("source_transfer", c.source_transfer)
+    .null("statement_descriptor")
+    .null("statement_descriptor_suffix")
+    .s("status", if succeeded { "succeeded" } else { "failed" })
+    .null("transfer_data")
+    .null("transfer_group")
+    .null("source");
     o.end();
 }
 
@@ -745,10 +864,17 @@ pub(crate) fn render_dispute(out: &mut String, d: &Dispute, ctx: &Ctx) {
         }
         a.end();
     }
-    o.s("charge", &d.charge).i("created", d.created).s("currency", code(d.cur)).raw(
-        "evidence",
-        if d.submissions > 0 { EVIDENCE_SUBMITTED } else { EVIDENCE },
-    );
+    o.s("charge", &d.charge)
+        .i("created", d.created)
+        .s("currency", code(d.cur))
+        .raw(
+            "evidence",
+            if d.submissions > 0 {
+                EVIDENCE_SUBMITTED
+            } else {
+                EVIDENCE
+            },
+        );
     {
         let mut e = o.obj("evidence_details");
         e.i("due_by", d.due_by)
@@ -787,10 +913,21 @@ pub(crate) fn render_payout(out: &mut String, p: &Payout, ctx: &Ctx) {
         .s("description", "STRIPE PAYOUT")
         .s("destination", &p.destination)
         .os("failure_balance_transaction", p.failure_bt_id.as_deref())
-        .os("failure_code", if p.status == "failed" { Some("account_closed") } else { None })
+        .os(
+            "failure_code",
+            if p.status == "failed" {
+                Some("account_closed")
+            } else {
+                None
+            },
+        )
         .os(
             "failure_message",
-            if p.status == "failed" { Some("The bank account has been closed.") } else { None },
+            if p.status == "failed" {
+                Some("The bank account has been closed.")
+            } else {
+                None
+            },
         )
         .s("id", &p.id)
         .b("livemode", ctx.livemode)
@@ -820,10 +957,11 @@ pub(crate) fn render_payout(out: &mut String, p: &Payout, ctx: &Ctx) {
 
 pub(crate) fn render_transfer(out: &mut String, t: &Transfer, ctx: &Ctx) {
     let mut o = Obj::new(out);
-    o.i("amount", t.amount).i("amount_reversed", 0).s("balance_transaction", &t.bt_id).i("created", t.created).s(
-        "currency",
-        code(t.cur),
-    );
+    o.i("amount", t.amount)
+        .i("amount_reversed", 0)
+        .s("balance_transaction", &t.bt_id)
+        .i("created", t.created)
+        .s("currency", code(t.cur));
     o.s("description", "Monthly partner payout")
         .s("destination", &t.destination)
         .s("destination_payment", &t.destination_payment)
@@ -833,7 +971,10 @@ pub(crate) fn render_transfer(out: &mut String, t: &Transfer, ctx: &Ctx) {
         .s("object", "transfer");
     let url = format!("/v1/transfers/{}/reversals", t.id);
     empty_list(&mut o, "reversals", &url);
-    o.b("reversed", false).null("source_transaction").s("source_type", "card").null("transfer_group");
+    o.b("reversed", false)
+        .null("source_transaction")
+        .s("source_type", "card")
+        .null("transfer_group");
     o.end();
 }
 
@@ -852,10 +993,11 @@ pub(crate) fn render_application_fee(out: &mut String, f: &AppFee, ctx: &Ctx) {
         s.s("charge", &f.charge).s("type", "charge");
         s.end();
     }
-    o.s("id", &f.id).b("livemode", ctx.livemode).s("object", "application_fee").null("originating_transaction").b(
-        "refunded",
-        false,
-    );
+    o.s("id", &f.id)
+        .b("livemode", ctx.livemode)
+        .s("object", "application_fee")
+        .null("originating_transaction")
+        .b("refunded", false);
     let url = format!("/v1/application_fees/{}/refunds", f.id);
     empty_list(&mut o, "refunds", &url);
     o.end();
@@ -897,12 +1039,15 @@ pub(crate) fn render_credit_note(out: &mut String, cn: &CreditNote, ctx: &Ctx) {
                 }
                 t.end();
             }
-            e.s("type", "invoice_line_item").i("unit_amount", cn.subtotal);
+            e.s("type", "invoice_line_item")
+                .i("unit_amount", cn.subtotal);
             write_str(e.value("unit_amount_decimal"), &cn.subtotal.to_string());
             e.end();
             a.end();
         }
-        l.b("has_more", false).s("object", "list").i("total_count", 1);
+        l.b("has_more", false)
+            .s("object", "list")
+            .i("total_count", 1);
         let url = format!("/v1/credit_notes/{}/lines", cn.id);
         l.s("url", &url);
         l.end();
@@ -915,15 +1060,24 @@ pub(crate) fn render_credit_note(out: &mut String, cn: &CreditNote, ctx: &Ctx) {
         .null("out_of_band_amount");
     let pdf = format!("https://pay.stripe.com/credit_notes/sim/{}/pdf", cn.id);
     o.s("pdf", &pdf)
-        .i("post_payment_amount", if cn.post_payment { cn.total } else { 0 })
-        .i("pre_payment_amount", if cn.post_payment { 0 } else { cn.total })
+        .i(
+            "post_payment_amount",
+            if cn.post_payment { cn.total } else { 0 },
+        )
+        .i(
+            "pre_payment_amount",
+            if cn.post_payment { 0 } else { cn.total },
+        )
         .raw("pretax_credit_amounts", "[]")
         .s("reason", cn.reason);
     {
         let mut a = o.arr("refunds");
         if let Some(re) = &cn.refund {
             let mut e = a.obj();
-            e.i("amount_refunded", cn.total).null("payment_record_refund").s("refund", re).s("type", "refund");
+            e.i("amount_refunded", cn.total)
+                .null("payment_record_refund")
+                .s("refund", re)
+                .s("type", "refund");
             e.end();
         }
         a.end();
@@ -941,7 +1095,15 @@ pub(crate) fn render_credit_note(out: &mut String, cn: &CreditNote, ctx: &Ctx) {
         }
         a.end();
     }
-    o.s("type", if cn.post_payment { "post_payment" } else { "pre_payment" }).null("voided_at");
+    o.s(
+        "type",
+        if cn.post_payment {
+            "post_payment"
+        } else {
+            "pre_payment"
+        },
+    )
+    .null("voided_at");
     o.end();
 }
 

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use super::entities::*;
 use super::json::Obj;
 use super::money::{
-    self, CURRENCIES, DAY, DISPUTE_FEE, EUR, USD, add_business_days, convert, cross_rate, scale_step,
+    self, CURRENCIES, DAY, DISPUTE_FEE, EUR, USD, add_business_days, convert, cross_rate,
+    scale_step,
 };
 use super::render::{self, Ctx, Ver};
 use super::rng::{Rng, mix64};
@@ -91,16 +92,39 @@ const CATALOG: [(&str, i64, bool); 6] = [
 const TAX_BPS: [i64; 6] = [825, 2000, 2000, 1000, 1300, 500];
 
 const ADJECTIVES: [&str; 24] = [
-    "Acme", "Blue", "Bright", "Cedar", "Delta", "Ember", "Falcon", "Granite", "Harbor", "Indigo", "Juniper",
-    "Kestrel", "Lumen", "Maple", "Nimbus", "Orbit", "Pioneer", "Quartz", "River", "Summit", "Tidal", "Union",
-    "Vertex", "Willow",
+    "Acme", "Blue", "Bright", "Cedar", "Delta", "Ember", "Falcon", "Granite", "Harbor", "Indigo",
+    "Juniper", "Kestrel", "Lumen", "Maple", "Nimbus", "Orbit", "Pioneer", "Quartz", "River",
+    "Summit", "Tidal", "Union", "Vertex", "Willow",
 ];
 const NOUNS: [&str; 20] = [
-    "Analytics", "Bakery", "Logistics", "Robotics", "Studios", "Foods", "Health", "Labs", "Systems", "Media",
-    "Energy", "Textiles", "Software", "Dental", "Travel", "Outfitters", "Capital", "Clinics", "Motors", "Games",
+    "Analytics",
+    "Bakery",
+    "Logistics",
+    "Robotics",
+    "Studios",
+    "Foods",
+    "Health",
+    "Labs",
+    "Systems",
+    "Media",
+    "Energy",
+    "Textiles",
+    "Software",
+    "Dental",
+    "Travel",
+    "Outfitters",
+    "Capital",
+    "Clinics",
+    "Motors",
+    "Games",
 ];
 const SUFFIXES: [&str; 7] = ["Inc.", "LLC", "GmbH", "Ltd", "SAS", "KK", "B.V."];
-const CARDS: [(&str, &str); 4] = [("visa", "4242"), ("mastercard", "4444"), ("amex", "8431"), ("visa", "1881")];
+const CARDS: [(&str, &str); 4] = [
+    ("visa", "4242"),
+    ("mastercard", "4444"),
+    ("amex", "8431"),
+    ("visa", "1881"),
+];
 
 const B62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -187,7 +211,10 @@ impl Sim {
             let n = usize::try_from(k).unwrap_or(0);
             let name = format!(
                 "{} {} Partners",
-                ADJECTIVES.get(n % ADJECTIVES.len()).copied().unwrap_or("Acme"),
+                ADJECTIVES
+                    .get(n % ADJECTIVES.len())
+                    .copied()
+                    .unwrap_or("Acme"),
                 NOUNS.get((n * 7) % NOUNS.len()).copied().unwrap_or("Labs")
             );
             accounts.push(Account {
@@ -345,11 +372,19 @@ impl Sim {
     }
 
     fn ctx(&self) -> Ctx {
-        Ctx { now: self.now, livemode: self.cfg.livemode, ver: self.ver() }
+        Ctx {
+            now: self.now,
+            livemode: self.cfg.livemode,
+            ver: self.ver(),
+        }
     }
 
     fn final_ctx(&self) -> Ctx {
-        Ctx { now: self.now, livemode: self.cfg.livemode, ver: Ver::Current }
+        Ctx {
+            now: self.now,
+            livemode: self.cfg.livemode,
+            ver: Ver::Current,
+        }
     }
 
     fn acct_id(&self, acct: usize) -> Option<String> {
@@ -369,7 +404,14 @@ impl Sim {
             if let Some(a) = &account {
                 o.s("account", a);
             }
-            o.s("api_version", if self.ver() == Ver::Legacy { LEGACY_API_VERSION } else { API_VERSION });
+            o.s(
+                "api_version",
+                if self.ver() == Ver::Legacy {
+                    LEGACY_API_VERSION
+                } else {
+                    API_VERSION
+                },
+            );
             o.i("created", self.now);
             {
                 let mut d = o.obj("data");
@@ -379,7 +421,10 @@ impl Sim {
                 }
                 d.end();
             }
-            o.s("id", &id).b("livemode", self.cfg.livemode).s("object", "event").i("pending_webhooks", 0);
+            o.s("id", &id)
+                .b("livemode", self.cfg.livemode)
+                .s("object", "event")
+                .i("pending_webhooks", 0);
             match req {
                 Req::Auto => {
                     o.raw("request", r#"{"id":null,"idempotency_key":null}"#);
@@ -419,7 +464,15 @@ impl Sim {
         });
     }
 
-    fn emit(&mut self, kind: ObjectKind, id: String, created: i64, acct: usize, filters: Vec<(&'static str, String)>, json: String) {
+    fn emit(
+        &mut self,
+        kind: ObjectKind,
+        id: String,
+        created: i64,
+        acct: usize,
+        filters: Vec<(&'static str, String)>,
+        json: String,
+    ) {
         let account = self.acct_id(acct);
         self.out.push_back(SimObject {
             kind,
@@ -436,7 +489,11 @@ impl Sim {
     fn emit_bt(&mut self, bt: &Bt, payout: Option<&str>) {
         let acct = self.bals.get(bt.bal).map_or(0, |b| b.acct);
         let mut json = String::with_capacity(512);
-        let ctx = Ctx { now: bt.created, livemode: self.cfg.livemode, ver: Ver::Current };
+        let ctx = Ctx {
+            now: bt.created,
+            livemode: self.cfg.livemode,
+            ver: Ver::Current,
+        };
         render::render_bt(&mut json, bt, &ctx);
         let mut filters = vec![
             ("type", bt.ty.to_owned()),
@@ -502,8 +559,15 @@ impl Sim {
     }
 
     fn bal_for(&self, acct: usize, presentment: usize) -> usize {
-        let want = if acct == 0 && presentment == EUR { EUR } else { USD };
-        self.bals.iter().position(|b| b.acct == acct && b.cur == want).unwrap_or(0)
+        let want = if acct == 0 && presentment == EUR {
+            EUR
+        } else {
+            USD
+        };
+        self.bals
+            .iter()
+            .position(|b| b.acct == acct && b.cur == want)
+            .unwrap_or(0)
     }
 
     fn advance_balances(&mut self, t: i64) {
@@ -581,8 +645,12 @@ impl Sim {
             if !matured {
                 continue;
             }
-            let rows: Vec<(usize, i64, i64)> =
-                self.bals.iter().filter(|b| b.acct == a).map(|b| (b.cur, b.pending, b.available)).collect();
+            let rows: Vec<(usize, i64, i64)> = self
+                .bals
+                .iter()
+                .filter(|b| b.acct == a)
+                .map(|b| (b.cur, b.pending, b.available))
+                .collect();
             let mut json = String::new();
             render::render_balance(&mut json, &rows, &self.ctx());
             self.event(a, "balance.available", &json, None, Req::Auto);
@@ -590,10 +658,18 @@ impl Sim {
         for b in &mut self.bals {
             b.matured = false;
         }
-        let n = (self.flows_per_day * u64::try_from(self.rng.range(800, 1200)).unwrap_or(1000) + self.rng.below(1000))
+        let n = (self.flows_per_day * u64::try_from(self.rng.range(800, 1200)).unwrap_or(1000)
+            + self.rng.below(1000))
             / 1000;
         let connect = self.accounts.len() > 1;
-        let weights = [330, 100, 130, 250, if connect { 140 } else { 0 }, if connect { 50 } else { 0 }];
+        let weights = [
+            330,
+            100,
+            130,
+            250,
+            if connect { 140 } else { 0 },
+            if connect { 50 } else { 0 },
+        ];
         let flows = [
             Flow::SubInvoice,
             Flow::OneOffInvoice,
@@ -603,7 +679,10 @@ impl Sim {
             Flow::Transfer,
         ];
         for _ in 0..n {
-            let f = flows.get(self.rng.weighted(&weights)).copied().unwrap_or(Flow::Charge);
+            let f = flows
+                .get(self.rng.weighted(&weights))
+                .copied()
+                .unwrap_or(Flow::Charge);
             let at = now + i64::try_from(self.rng.below(86_400)).unwrap_or(0);
             self.schedule(at, Act::Flow(f));
         }
@@ -632,7 +711,8 @@ impl Sim {
         let want_new = len < self.customer_cap && (len < 5 || self.rng.chance(250));
         if !want_new && len > 0 {
             for _ in 0..12 {
-                let i = usize::try_from(self.rng.below(u64::try_from(len).unwrap_or(1))).unwrap_or(0);
+                let i =
+                    usize::try_from(self.rng.below(u64::try_from(len).unwrap_or(1))).unwrap_or(0);
                 if self.customers.get(i).is_some_and(|c| c.bank == bank) {
                     return i;
                 }
@@ -644,15 +724,28 @@ impl Sim {
     fn create_customer(&mut self, bank: bool) -> usize {
         let idx = self.customers.len();
         let cur = self.rng.weighted(&money::cur_weights());
-        let adj = ADJECTIVES.get(usize::try_from(self.rng.below(24)).unwrap_or(0)).copied().unwrap_or("Acme");
-        let noun = NOUNS.get(usize::try_from(self.rng.below(20)).unwrap_or(0)).copied().unwrap_or("Labs");
-        let suffix = SUFFIXES.get(usize::try_from(self.rng.below(7)).unwrap_or(0)).copied().unwrap_or("Inc.");
+        let adj = ADJECTIVES
+            .get(usize::try_from(self.rng.below(24)).unwrap_or(0))
+            .copied()
+            .unwrap_or("Acme");
+        let noun = NOUNS
+            .get(usize::try_from(self.rng.below(20)).unwrap_or(0))
+            .copied()
+            .unwrap_or("Labs");
+        let suffix = SUFFIXES
+            .get(usize::try_from(self.rng.below(7)).unwrap_or(0))
+            .copied()
+            .unwrap_or("Inc.");
         let name = format!("{adj} {noun} {suffix}");
         let slug = format!("{}{}", adj.to_lowercase(), noun.to_lowercase());
         let email = format!("billing@{slug}{idx}.example.com");
         let company_id = format!("CMP-{:06}", 100_000 + idx);
         let mut prefix = String::new();
-        b62(mix64(self.salt ^ u64::try_from(idx).unwrap_or(0)), 8, &mut prefix);
+        b62(
+            mix64(self.salt ^ u64::try_from(idx).unwrap_or(0)),
+            8,
+            &mut prefix,
+        );
         let prefix = prefix.to_uppercase();
         let taxable = self.rng.chance(750);
         let id = self.new_id("cus", 0);
@@ -671,13 +764,22 @@ impl Sim {
         };
         let mut json = String::with_capacity(900);
         render::render_customer(&mut json, &c, &self.final_ctx());
-        let snapshot = if self.ver() == Ver::Current { json.clone() } else {
+        let snapshot = if self.ver() == Ver::Current {
+            json.clone()
+        } else {
             let mut s = String::new();
             render::render_customer(&mut s, &c, &self.ctx());
             s
         };
         self.customers.push(c);
-        self.emit(ObjectKind::Customer, id, self.now, 0, vec![("email", email)], json);
+        self.emit(
+            ObjectKind::Customer,
+            id,
+            self.now,
+            0,
+            vec![("email", email)],
+            json,
+        );
         self.event(0, "customer.created", &snapshot, None, Req::Api);
         idx
     }
@@ -690,23 +792,51 @@ impl Sim {
         let (name, usd_cents, recurring) = CATALOG.get(p).copied().unwrap_or(CATALOG[0]);
         if self.products.get(p).is_some_and(Option::is_none) {
             let id = self.new_id("prod", 0);
-            let prod = Product { id: id.clone(), name, created: self.now };
+            let prod = Product {
+                id: id.clone(),
+                name,
+                created: self.now,
+            };
             let mut json = String::new();
             render::render_product(&mut json, &prod, &self.final_ctx());
-            self.emit(ObjectKind::Product, id, self.now, 0, Vec::new(), json.clone());
+            self.emit(
+                ObjectKind::Product,
+                id,
+                self.now,
+                0,
+                Vec::new(),
+                json.clone(),
+            );
             self.event(0, "product.created", &json, None, Req::Api);
             if let Some(slot) = self.products.get_mut(p) {
                 *slot = Some(prod);
             }
         }
-        let product = self.products.get(p).and_then(|x| x.as_ref()).map(|x| x.id.clone()).unwrap_or_default();
+        let product = self
+            .products
+            .get(p)
+            .and_then(|x| x.as_ref())
+            .map(|x| x.id.clone())
+            .unwrap_or_default();
         let c = cur_of(cur);
         let rate = cross_rate(CURRENCIES[USD].usd_nano, c.usd_nano);
         let conv = convert(usd_cents, &CURRENCIES[USD], c, rate);
-        let nice = if c.exp == 0 { 100 } else { money::to_i64(money::pow10(c.exp)) };
-        let unit = (money::to_i64(money::div_half_even(i128::from(conv), i128::from(nice))) * nice).max(nice);
+        let nice = if c.exp == 0 {
+            100
+        } else {
+            money::to_i64(money::pow10(c.exp))
+        };
+        let unit = (money::to_i64(money::div_half_even(i128::from(conv), i128::from(nice))) * nice)
+            .max(nice);
         let id = self.new_id("price", 0);
-        let pr = Price { id: id.clone(), product: product.clone(), cur, unit_amount: unit, recurring, created: self.now };
+        let pr = Price {
+            id: id.clone(),
+            product: product.clone(),
+            cur,
+            unit_amount: unit,
+            recurring,
+            created: self.now,
+        };
         let mut json = String::new();
         render::render_price(&mut json, &pr, &self.final_ctx());
         self.emit(
@@ -717,7 +847,10 @@ impl Sim {
             vec![
                 ("product", product),
                 ("currency", cur_code(cur).to_owned()),
-                ("type", if recurring { "recurring" } else { "one_time" }.to_owned()),
+                (
+                    "type",
+                    if recurring { "recurring" } else { "one_time" }.to_owned(),
+                ),
             ],
             json.clone(),
         );
@@ -731,7 +864,9 @@ impl Sim {
     fn new_invoice(&mut self, flow: Flow) {
         let bank = flow == Flow::SendInvoice;
         let ci = self.pick_customer(bank);
-        let Some(cust) = self.customers.get(ci).cloned() else { return };
+        let Some(cust) = self.customers.get(ci).cloned() else {
+            return;
+        };
         let cur = cust.cur;
         let step = cur_of(cur).step;
         let mut items: Vec<(usize, i64)> = Vec::new();
@@ -757,8 +892,16 @@ impl Sim {
                 }
             }
         }
-        let discount_pct = if self.rng.chance(150) { Some(if self.rng.chance(500) { 10 } else { 25 }) } else { None };
-        let tax_bps = if cust.taxable { TAX_BPS.get(cur).copied().unwrap_or(0) } else { 0 };
+        let discount_pct = if self.rng.chance(150) {
+            Some(if self.rng.chance(500) { 10 } else { 25 })
+        } else {
+            None
+        };
+        let tax_bps = if cust.taxable {
+            TAX_BPS.get(cur).copied().unwrap_or(0)
+        } else {
+            0
+        };
         let key = self.key();
         let id = self.new_id("in", 0);
         let mut lines = Vec::new();
@@ -766,14 +909,26 @@ impl Sim {
             let pr = self.price(p, cur);
             let amount = pr.unit_amount * qty;
             let discount = discount_pct.map_or(0, |pct| scale_step(amount, pct, 100, step));
-            let tax = if tax_bps > 0 { scale_step(amount - discount, tax_bps, 10_000, step) } else { 0 };
+            let tax = if tax_bps > 0 {
+                scale_step(amount - discount, tax_bps, 10_000, step)
+            } else {
+                0
+            };
             let name = CATALOG.get(p).map_or("Item", |c| c.0);
             lines.push(Line {
                 id: self.new_id("il", 0),
-                item_id: if flow == Flow::SubInvoice { self.new_id("si", 0) } else { self.new_id("ii", 0) },
+                item_id: if flow == Flow::SubInvoice {
+                    self.new_id("si", 0)
+                } else {
+                    self.new_id("ii", 0)
+                },
                 price: pr.id.clone(),
                 product: pr.product.clone(),
-                description: if qty == 1 { name.to_owned() } else { format!("{qty} × {name}") },
+                description: if qty == 1 {
+                    name.to_owned()
+                } else {
+                    format!("{qty} × {name}")
+                },
                 quantity: qty,
                 unit_amount: pr.unit_amount,
                 amount,
@@ -798,7 +953,11 @@ impl Sim {
         } else {
             (None, "manual")
         };
-        let discount_id = if discount_pct.is_some() { Some(self.new_id("di", 0)) } else { None };
+        let discount_id = if discount_pct.is_some() {
+            Some(self.new_id("di", 0))
+        } else {
+            None
+        };
         let now = self.now;
         let inv = Invoice {
             id: id.clone(),
@@ -806,7 +965,11 @@ impl Sim {
             customer: cust.id.clone(),
             customer_name: cust.name.clone(),
             customer_email: cust.email.clone(),
-            account_name: self.accounts.first().map(|a| a.name.clone()).unwrap_or_default(),
+            account_name: self
+                .accounts
+                .first()
+                .map(|a| a.name.clone())
+                .unwrap_or_default(),
             cur,
             created: now,
             number: None,
@@ -814,10 +977,18 @@ impl Sim {
             send_invoice: bank,
             billing_reason,
             subscription,
-            description: if flow == Flow::SubInvoice { None } else { Some("Services as agreed".to_owned()) },
+            description: if flow == Flow::SubInvoice {
+                None
+            } else {
+                Some("Services as agreed".to_owned())
+            },
             lines,
             discount_id,
-            tax_rate_id: if tax_bps > 0 { self.tax_rates.get(cur).cloned() } else { None },
+            tax_rate_id: if tax_bps > 0 {
+                self.tax_rates.get(cur).cloned()
+            } else {
+                None
+            },
             tax_bps,
             subtotal,
             discount,
@@ -832,7 +1003,11 @@ impl Sim {
             next_payment_attempt: None,
             due_date: None,
             period_start: now,
-            period_end: if flow == Flow::SubInvoice { now + 30 * DAY } else { now },
+            period_end: if flow == Flow::SubInvoice {
+                now + 30 * DAY
+            } else {
+                now
+            },
             finalized_at: None,
             paid_at: None,
             voided_at: None,
@@ -916,7 +1091,11 @@ impl Sim {
         for (t, s) in steps {
             self.schedule(t, Act::Inv(key, s));
         }
-        let req = if flow == Flow::SubInvoice { Req::Auto } else { Req::Api };
+        let req = if flow == Flow::SubInvoice {
+            Req::Auto
+        } else {
+            Req::Api
+        };
         self.event(0, "invoice.created", &json, None, req);
     }
 
@@ -929,14 +1108,18 @@ impl Sim {
     }
 
     fn invoice_step(&mut self, k: u64, step: Step) {
-        let Some(inv) = self.invoices.get_mut(&k) else { return };
+        let Some(inv) = self.invoices.get_mut(&k) else {
+            return;
+        };
         inv.pending = inv.pending.saturating_sub(1);
         let status = inv.status;
         match step {
             Step::Finalize => self.finalize(k),
             Step::Attempt { ok } if status == InvStatus::Open => self.attempt(k, ok),
             Step::PayPartial if status == InvStatus::Open => self.pay_partial(k),
-            Step::CreditPre { per_mille } if status == InvStatus::Open => self.credit_pre(k, per_mille),
+            Step::CreditPre { per_mille } if status == InvStatus::Open => {
+                self.credit_pre(k, per_mille)
+            }
             Step::CreditPost { full } if status == InvStatus::Paid => self.credit_post(k, full),
             Step::Void if status == InvStatus::Open => self.void(k),
             Step::Uncollectible if status == InvStatus::Open => self.uncollectible(k),
@@ -954,7 +1137,9 @@ impl Sim {
     fn finalize(&mut self, k: u64) {
         let now = self.now;
         let ip_id = self.new_id("inpay", 0);
-        let Some(inv) = self.invoices.get(&k) else { return };
+        let Some(inv) = self.invoices.get(&k) else {
+            return;
+        };
         let ci = inv.cust;
         let number = match self.customers.get_mut(ci) {
             Some(c) => {
@@ -964,7 +1149,9 @@ impl Sim {
             }
             None => format!("SIM-{k:06}"),
         };
-        let Some(inv) = self.invoices.get_mut(&k) else { return };
+        let Some(inv) = self.invoices.get_mut(&k) else {
+            return;
+        };
         inv.status = InvStatus::Open;
         inv.number = Some(number);
         inv.finalized_at = Some(now);
@@ -986,7 +1173,13 @@ impl Sim {
             paid_at: None,
             canceled_at: None,
         });
-        let (cur, total, tax, cus, send) = (inv.cur, inv.total, inv.tax, inv.customer.clone(), inv.send_invoice);
+        let (cur, total, tax, cus, send) = (
+            inv.cur,
+            inv.total,
+            inv.tax,
+            inv.customer.clone(),
+            inv.send_invoice,
+        );
         *self.receivables.entry((0, cus, cur)).or_default() += total;
         let t = self.tot(0, cur);
         t.invoiced_total += total;
@@ -1001,15 +1194,30 @@ impl Sim {
     }
 
     /// Creates a PaymentIntent (and its `payment_intent.created` event).
-    fn new_payment(&mut self, acct: usize, cur: usize, amount: i64, cust: Option<usize>, invoice: Option<String>, description: Option<String>) -> u64 {
+    fn new_payment(
+        &mut self,
+        acct: usize,
+        cur: usize,
+        amount: i64,
+        cust: Option<usize>,
+        invoice: Option<String>,
+        description: Option<String>,
+    ) -> u64 {
         let key = self.key();
         let pi_id = self.new_id("pi", acct);
         let pm_id = self.new_id("pm", acct);
         let (customer, name, email) = match cust.and_then(|c| self.customers.get(c)) {
-            Some(c) => (Some(c.id.clone()), Some(c.name.clone()), Some(c.email.clone())),
+            Some(c) => (
+                Some(c.id.clone()),
+                Some(c.name.clone()),
+                Some(c.email.clone()),
+            ),
             None => (None, None, None),
         };
-        let (brand, last4) = CARDS.get(usize::try_from(self.rng.below(4)).unwrap_or(0)).copied().unwrap_or(CARDS[0]);
+        let (brand, last4) = CARDS
+            .get(usize::try_from(self.rng.below(4)).unwrap_or(0))
+            .copied()
+            .unwrap_or(CARDS[0]);
         let bal = self.bal_for(acct, cur);
         let p = Payment {
             acct,
@@ -1075,10 +1283,14 @@ impl Sim {
 
     /// A failed card attempt: a failed charge (final at once), `payment_intent.payment_failed`.
     fn charge_fail(&mut self, k: u64) {
-        let Some(acct) = self.payments.get(&k).map(|p| p.acct) else { return };
+        let Some(acct) = self.payments.get(&k).map(|p| p.acct) else {
+            return;
+        };
         let ch = self.new_id("ch", acct);
         let now = self.now;
-        let Some(p) = self.payments.get_mut(&k) else { return };
+        let Some(p) = self.payments.get_mut(&k) else {
+            return;
+        };
         p.latest_charge = Some(ch.clone());
         p.charge_created = now;
         p.failed_attempts += 1;
@@ -1097,7 +1309,9 @@ impl Sim {
 
     /// A succeeded charge with its balance transaction; returns the settled amount.
     fn charge_success(&mut self, k: u64, app_fee_pct: Option<i64>) {
-        let Some(p) = self.payments.get(&k) else { return };
+        let Some(p) = self.payments.get(&k) else {
+            return;
+        };
         let (acct, cur, amount, bal) = (p.acct, p.cur, p.amount, p.bal);
         let ch = self.new_id("ch", acct);
         let txn = self.new_id("txn", acct);
@@ -1106,13 +1320,26 @@ impl Sim {
         let rate = if settle == cur {
             None
         } else {
-            Some(cross_rate(self.usd_nano.get(cur).copied().unwrap_or(1), self.usd_nano.get(settle).copied().unwrap_or(1)))
+            Some(cross_rate(
+                self.usd_nano.get(cur).copied().unwrap_or(1),
+                self.usd_nano.get(settle).copied().unwrap_or(1),
+            ))
         };
         let settled = rate.map_or(amount, |r| convert(amount, cur_of(cur), cur_of(settle), r));
         let sfee = money::stripe_fee(settled, cur_of(settle), rate.is_some());
-        let mut fees = vec![Fee { amount: sfee, application: None, description: "Stripe processing fees", ty: "stripe_fee" }];
+        let mut fees = vec![Fee {
+            amount: sfee,
+            application: None,
+            description: "Stripe processing fees",
+            ty: "stripe_fee",
+        }];
         if settle == EUR {
-            fees.push(Fee { amount: money::fee_tax(sfee), application: None, description: "VAT", ty: "tax" });
+            fees.push(Fee {
+                amount: money::fee_tax(sfee),
+                application: None,
+                description: "VAT",
+                ty: "tax",
+            });
         }
         let mut app = None;
         if let Some(pct) = app_fee_pct {
@@ -1144,7 +1371,9 @@ impl Sim {
         let available_on = bt.available_on;
         self.wait_bt(bt);
         let has_invoice = {
-            let Some(p) = self.payments.get_mut(&k) else { return };
+            let Some(p) = self.payments.get_mut(&k) else {
+                return;
+            };
             p.latest_charge = Some(ch.clone());
             p.charge_created = now;
             p.bt_id = Some(txn);
@@ -1166,7 +1395,9 @@ impl Sim {
             }
         }
         self.tot(acct, settle).charges_settled += settled;
-        let Some(p) = self.payments.get(&k).cloned() else { return };
+        let Some(p) = self.payments.get(&k).cloned() else {
+            return;
+        };
         let json = self.charge_json(&p, &self.ctx());
         self.event(acct, "charge.succeeded", &json, None, Req::Auto);
         let pi = self.pi_json(k);
@@ -1203,7 +1434,14 @@ impl Sim {
             };
             let mut fj = String::with_capacity(800);
             render::render_application_fee(&mut fj, &fee, &self.ctx());
-            self.emit(ObjectKind::ApplicationFee, fee_id, now, 0, vec![("charge", ch)], fj.clone());
+            self.emit(
+                ObjectKind::ApplicationFee,
+                fee_id,
+                now,
+                0,
+                vec![("charge", ch)],
+                fj.clone(),
+            );
             self.event(0, "application_fee.created", &fj, None, Req::Auto);
             self.tot(0, settle).application_fees_earned += app_settled;
             *self.app_fees.entry((acct, settle)).or_default() += app_settled;
@@ -1229,7 +1467,9 @@ impl Sim {
     }
 
     fn final_payment(&mut self, k: u64) {
-        let Some(p) = self.payments.remove(&k) else { return };
+        let Some(p) = self.payments.remove(&k) else {
+            return;
+        };
         let ctx = self.final_ctx();
         let mut pij = String::with_capacity(2048);
         render::render_payment_intent(&mut pij, &p, &ctx);
@@ -1237,13 +1477,27 @@ impl Sim {
         if let Some(c) = &p.customer {
             filters.push(("customer", c.clone()));
         }
-        self.emit(ObjectKind::PaymentIntent, p.pi_id.clone(), p.created, p.acct, filters.clone(), pij);
+        self.emit(
+            ObjectKind::PaymentIntent,
+            p.pi_id.clone(),
+            p.created,
+            p.acct,
+            filters.clone(),
+            pij,
+        );
         if p.status == PiStatus::Succeeded
             && let Some(ch) = &p.latest_charge
         {
             let json = self.charge_json(&p, &ctx);
             filters.push(("payment_intent", p.pi_id.clone()));
-            self.emit(ObjectKind::Charge, ch.clone(), p.charge_created, p.acct, filters, json);
+            self.emit(
+                ObjectKind::Charge,
+                ch.clone(),
+                p.charge_created,
+                p.acct,
+                filters,
+                json,
+            );
         }
     }
 
@@ -1252,11 +1506,23 @@ impl Sim {
     fn apply_invoice_payment(&mut self, k: u64, pk: u64, amount: i64, default: bool) {
         let now = self.now;
         let ctx = self.ctx();
-        let Some(p) = self.payments.get(&pk) else { return };
+        let Some(p) = self.payments.get(&pk) else {
+            return;
+        };
         let (pi, ch) = (p.pi_id.clone(), p.latest_charge.clone().unwrap_or_default());
-        let new_ip = if default { None } else { Some(self.new_id("inpay", 0)) };
-        let Some(inv) = self.invoices.get_mut(&k) else { return };
-        let payment = if inv.pay_by_charge_ref { (PayRef::Charge, ch.clone()) } else { (PayRef::PaymentIntent, pi.clone()) };
+        let new_ip = if default {
+            None
+        } else {
+            Some(self.new_id("inpay", 0))
+        };
+        let Some(inv) = self.invoices.get_mut(&k) else {
+            return;
+        };
+        let payment = if inv.pay_by_charge_ref {
+            (PayRef::Charge, ch.clone())
+        } else {
+            (PayRef::PaymentIntent, pi.clone())
+        };
         let idx = if let Some(id) = new_ip {
             inv.payments.push(InvoicePayment {
                 id,
@@ -1273,7 +1539,10 @@ impl Sim {
             });
             inv.payments.len() - 1
         } else {
-            inv.payments.iter().position(|ip| ip.is_default).unwrap_or(0)
+            inv.payments
+                .iter()
+                .position(|ip| ip.is_default)
+                .unwrap_or(0)
         };
         inv.amount_paid += amount;
         inv.amount_remaining -= amount;
@@ -1304,7 +1573,9 @@ impl Sim {
 
     fn mark_paid(&mut self, k: u64) {
         let now = self.now;
-        let Some(inv) = self.invoices.get_mut(&k) else { return };
+        let Some(inv) = self.invoices.get_mut(&k) else {
+            return;
+        };
         inv.status = InvStatus::Paid;
         inv.paid_at = Some(now);
         inv.next_payment_attempt = None;
@@ -1314,12 +1585,23 @@ impl Sim {
     }
 
     fn attempt(&mut self, k: u64, ok: bool) {
-        let Some(inv) = self.invoices.get(&k) else { return };
-        let (cur, remaining, ci, id, open) = (inv.cur, inv.amount_remaining, inv.cust, inv.id.clone(), inv.open_payment);
+        let Some(inv) = self.invoices.get(&k) else {
+            return;
+        };
+        let (cur, remaining, ci, id, open) = (
+            inv.cur,
+            inv.amount_remaining,
+            inv.cust,
+            inv.id.clone(),
+            inv.open_payment,
+        );
         let pk = match open {
             Some(pk) => pk,
             None => {
-                let desc = Some(format!("Payment for Invoice {}", inv.number.clone().unwrap_or_default()));
+                let desc = Some(format!(
+                    "Payment for Invoice {}",
+                    inv.number.clone().unwrap_or_default()
+                ));
                 let pk = self.new_payment(0, cur, remaining, Some(ci), Some(id), desc);
                 self.hold_payment(pk);
                 if let Some(inv) = self.invoices.get_mut(&k) {
@@ -1333,7 +1615,10 @@ impl Sim {
         }
         if ok {
             self.charge_success(pk, None);
-            let full = self.invoices.get(&k).is_some_and(|i| i.amount_paid == 0 && i.pre_cn == 0);
+            let full = self
+                .invoices
+                .get(&k)
+                .is_some_and(|i| i.amount_paid == 0 && i.pre_cn == 0);
             self.apply_invoice_payment(k, pk, remaining, true);
             self.mark_paid(k);
             if let Some(inv) = self.invoices.get_mut(&k) {
@@ -1366,14 +1651,19 @@ impl Sim {
     }
 
     fn pay_partial(&mut self, k: u64) {
-        let Some(inv) = self.invoices.get(&k) else { return };
+        let Some(inv) = self.invoices.get(&k) else {
+            return;
+        };
         let step = cur_of(inv.cur).step;
         let amount = scale_step(inv.amount_remaining, 400, 1000, step).max(step);
         if amount >= inv.amount_remaining {
             return;
         }
         let (cur, ci, id) = (inv.cur, inv.cust, inv.id.clone());
-        let desc = Some(format!("Partial payment for Invoice {}", inv.number.clone().unwrap_or_default()));
+        let desc = Some(format!(
+            "Partial payment for Invoice {}",
+            inv.number.clone().unwrap_or_default()
+        ));
         let before = (inv.amount_paid, inv.amount_remaining);
         let pk = self.new_payment(0, cur, amount, Some(ci), Some(id), desc);
         if let Some(inv) = self.invoices.get_mut(&k) {
@@ -1382,12 +1672,22 @@ impl Sim {
         self.charge_success(pk, None);
         self.apply_invoice_payment(k, pk, amount, false);
         let json = self.invoice_json(k);
-        let prev = format!(r#"{{"amount_paid":{},"amount_remaining":{}}}"#, before.0, before.1);
+        let prev = format!(
+            r#"{{"amount_paid":{},"amount_remaining":{}}}"#,
+            before.0, before.1
+        );
         self.event(0, "invoice.updated", &json, Some(&prev), Req::Auto);
         self.maybe_final_payment(pk);
     }
 
-    fn new_credit_note(&mut self, k: u64, subtotal: i64, tax: i64, post: bool, refund: Option<String>) -> Option<CreditNote> {
+    fn new_credit_note(
+        &mut self,
+        k: u64,
+        subtotal: i64,
+        tax: i64,
+        post: bool,
+        refund: Option<String>,
+    ) -> Option<CreditNote> {
         let id = self.new_id("cn", 0);
         let line_id = self.new_id("cnli", 0);
         self.cn_seq += 1;
@@ -1395,7 +1695,11 @@ impl Sim {
         let line = inv.lines.first()?;
         Some(CreditNote {
             id,
-            number: format!("{}-CN-{:02}", inv.number.clone().unwrap_or_default(), self.cn_seq % 100),
+            number: format!(
+                "{}-CN-{:02}",
+                inv.number.clone().unwrap_or_default(),
+                self.cn_seq % 100
+            ),
             invoice: inv.id.clone(),
             invoice_line: line.id.clone(),
             line_id,
@@ -1408,7 +1712,11 @@ impl Sim {
             tax_rate_id: inv.tax_rate_id.clone(),
             post_payment: post,
             refund,
-            reason: if post { "product_unsatisfactory" } else { "order_change" },
+            reason: if post {
+                "product_unsatisfactory"
+            } else {
+                "order_change"
+            },
             created: self.now,
         })
     }
@@ -1423,7 +1731,10 @@ impl Sim {
             cn.id.clone(),
             cn.created,
             0,
-            vec![("invoice", cn.invoice.clone()), ("customer", cn.customer.clone())],
+            vec![
+                ("invoice", cn.invoice.clone()),
+                ("customer", cn.customer.clone()),
+            ],
             fj,
         );
         self.event(0, "credit_note.created", &json, None, Req::Api);
@@ -1434,17 +1745,29 @@ impl Sim {
     }
 
     fn credit_pre(&mut self, k: u64, per_mille: i64) {
-        let Some(inv) = self.invoices.get(&k) else { return };
+        let Some(inv) = self.invoices.get(&k) else {
+            return;
+        };
         let step = cur_of(inv.cur).step;
-        let Some(line) = inv.lines.first() else { return };
+        let Some(line) = inv.lines.first() else {
+            return;
+        };
         let sub = scale_step(line.amount - line.discount, per_mille, 1000, step).max(step);
-        let tax = if inv.tax_bps > 0 { scale_step(sub, inv.tax_bps, 10_000, step) } else { 0 };
+        let tax = if inv.tax_bps > 0 {
+            scale_step(sub, inv.tax_bps, 10_000, step)
+        } else {
+            0
+        };
         if sub + tax >= inv.amount_remaining {
             return;
         }
         let before = (inv.amount_due, inv.amount_remaining, inv.pre_cn);
-        let Some(cn) = self.new_credit_note(k, sub, tax, false, None) else { return };
-        let Some(inv) = self.invoices.get_mut(&k) else { return };
+        let Some(cn) = self.new_credit_note(k, sub, tax, false, None) else {
+            return;
+        };
+        let Some(inv) = self.invoices.get_mut(&k) else {
+            return;
+        };
         inv.pre_cn += cn.total;
         inv.amount_due -= cn.total;
         inv.amount_remaining -= cn.total;
@@ -1452,7 +1775,10 @@ impl Sim {
         if let Some(d) = inv.payments.iter_mut().find(|ip| ip.is_default) {
             d.amount_requested = remaining;
         }
-        *self.receivables.entry((0, cn.customer.clone(), cn.cur)).or_default() -= cn.total;
+        *self
+            .receivables
+            .entry((0, cn.customer.clone(), cn.cur))
+            .or_default() -= cn.total;
         self.emit_credit_note(&cn);
         let json = self.invoice_json(k);
         let prev = format!(
@@ -1463,18 +1789,32 @@ impl Sim {
     }
 
     fn credit_post(&mut self, k: u64, full: bool) {
-        let Some(inv) = self.invoices.get(&k) else { return };
+        let Some(inv) = self.invoices.get(&k) else {
+            return;
+        };
         let Some(pk) = inv.paying_payment else { return };
         let step = cur_of(inv.cur).step;
-        let Some(line) = inv.lines.first() else { return };
+        let Some(line) = inv.lines.first() else {
+            return;
+        };
         let (sub, tax) = if full {
             (inv.total - inv.tax, inv.tax)
         } else {
             let pm = self.rng.range(300, 600);
             let sub = scale_step(line.amount - line.discount, pm, 1000, step).max(step);
-            (sub, if inv.tax_bps > 0 { scale_step(sub, inv.tax_bps, 10_000, step) } else { 0 })
+            (
+                sub,
+                if inv.tax_bps > 0 {
+                    scale_step(sub, inv.tax_bps, 10_000, step)
+                } else {
+                    0
+                },
+            )
         };
-        let refundable = self.payments.get(&pk).map_or(0, |p| p.amount - p.amount_refunded);
+        let refundable = self
+            .payments
+            .get(&pk)
+            .map_or(0, |p| p.amount - p.amount_refunded);
         let before = inv.post_cn;
         if sub + tax > refundable || sub + tax <= 0 {
             self.release_payment(pk);
@@ -1482,7 +1822,9 @@ impl Sim {
             return;
         }
         let re_id = self.new_id("re", 0);
-        let Some(cn) = self.new_credit_note(k, sub, tax, true, Some(re_id.clone())) else { return };
+        let Some(cn) = self.new_credit_note(k, sub, tax, true, Some(re_id.clone())) else {
+            return;
+        };
         if let Some(inv) = self.invoices.get_mut(&k) {
             inv.post_cn += cn.total;
         }
@@ -1497,7 +1839,9 @@ impl Sim {
 
     fn void(&mut self, k: u64) {
         let now = self.now;
-        let Some(inv) = self.invoices.get_mut(&k) else { return };
+        let Some(inv) = self.invoices.get_mut(&k) else {
+            return;
+        };
         if inv.pre_cn != 0 || inv.amount_paid != 0 {
             return;
         }
@@ -1508,8 +1852,14 @@ impl Sim {
             ip.status = "canceled";
             ip.canceled_at = Some(now);
         }
-        let (cur, total, tax, rem, cus, open) =
-            (inv.cur, inv.total, inv.tax, inv.amount_remaining, inv.customer.clone(), inv.open_payment.take());
+        let (cur, total, tax, rem, cus, open) = (
+            inv.cur,
+            inv.total,
+            inv.tax,
+            inv.amount_remaining,
+            inv.customer.clone(),
+            inv.open_payment.take(),
+        );
         *self.receivables.entry((0, cus, cur)).or_default() -= rem;
         let t = self.tot(0, cur);
         t.invoiced_total -= total;
@@ -1531,11 +1881,18 @@ impl Sim {
 
     fn uncollectible(&mut self, k: u64) {
         let now = self.now;
-        let Some(inv) = self.invoices.get_mut(&k) else { return };
+        let Some(inv) = self.invoices.get_mut(&k) else {
+            return;
+        };
         inv.status = InvStatus::Uncollectible;
         inv.uncollectible_at = Some(now);
         inv.next_payment_attempt = None;
-        let (cur, rem, cus, open) = (inv.cur, inv.amount_remaining, inv.customer.clone(), inv.open_payment.take());
+        let (cur, rem, cus, open) = (
+            inv.cur,
+            inv.amount_remaining,
+            inv.customer.clone(),
+            inv.open_payment.take(),
+        );
         *self.receivables.entry((0, cus, cur)).or_default() -= rem;
         self.tot(0, cur).uncollectible += rem;
         let json = self.invoice_json(k);
@@ -1547,7 +1904,9 @@ impl Sim {
     }
 
     fn final_invoice(&mut self, k: u64) {
-        let Some(inv) = self.invoices.remove(&k) else { return };
+        let Some(inv) = self.invoices.remove(&k) else {
+            return;
+        };
         let ctx = self.final_ctx();
         for ip in &inv.payments {
             let mut j = String::with_capacity(512);
@@ -1557,7 +1916,10 @@ impl Sim {
                 ip.id.clone(),
                 ip.created,
                 0,
-                vec![("invoice", inv.id.clone()), ("status", ip.status.to_owned())],
+                vec![
+                    ("invoice", inv.id.clone()),
+                    ("status", ip.status.to_owned()),
+                ],
                 j,
             );
         }
@@ -1566,12 +1928,27 @@ impl Sim {
         let mut filters = vec![
             ("customer", inv.customer.clone()),
             ("status", inv.status.as_str().to_owned()),
-            ("collection_method", if inv.send_invoice { "send_invoice" } else { "charge_automatically" }.to_owned()),
+            (
+                "collection_method",
+                if inv.send_invoice {
+                    "send_invoice"
+                } else {
+                    "charge_automatically"
+                }
+                .to_owned(),
+            ),
         ];
         if let Some(s) = &inv.subscription {
             filters.push(("subscription", s.clone()));
         }
-        self.emit(ObjectKind::Invoice, inv.id.clone(), inv.created, 0, filters, json);
+        self.emit(
+            ObjectKind::Invoice,
+            inv.id.clone(),
+            inv.created,
+            0,
+            filters,
+            json,
+        );
     }
 
     // ------------------------------------------------------------------ charges without invoices
@@ -1585,7 +1962,11 @@ impl Sim {
     }
 
     fn new_charge(&mut self) {
-        let cust = if self.rng.chance(700) { Some(self.pick_customer(false)) } else { None };
+        let cust = if self.rng.chance(700) {
+            Some(self.pick_customer(false))
+        } else {
+            None
+        };
         let cur = match cust.and_then(|c| self.customers.get(c)) {
             Some(c) => c.cur,
             None => self.rng.weighted(&money::cur_weights()),
@@ -1619,14 +2000,24 @@ impl Sim {
     }
 
     fn refund(&mut self, k: u64, amount: i64, cn: Option<String>) {
-        let Some(acct) = self.payments.get(&k).map(|p| p.acct) else { return };
+        let Some(acct) = self.payments.get(&k).map(|p| p.acct) else {
+            return;
+        };
         let id = self.new_id("re", acct);
-        let amount = if amount == 0 { self.payments.get(&k).map_or(0, |p| p.amount - p.amount_refunded) } else { amount };
+        let amount = if amount == 0 {
+            self.payments
+                .get(&k)
+                .map_or(0, |p| p.amount - p.amount_refunded)
+        } else {
+            amount
+        };
         self.refund_with_id(k, amount, cn, id);
     }
 
     fn refund_with_id(&mut self, k: u64, amount: i64, cn: Option<String>, id: String) {
-        let Some(p) = self.payments.get(&k).cloned() else { return };
+        let Some(p) = self.payments.get(&k).cloned() else {
+            return;
+        };
         if p.status != PiStatus::Succeeded || p.dispute.is_some() {
             return;
         }
@@ -1637,7 +2028,10 @@ impl Sim {
         let (acct, cur, bal) = (p.acct, p.cur, p.bal);
         let settle = self.bals.get(bal).map_or(USD, |b| b.cur);
         let rate = p.rate.map(|_| {
-            cross_rate(self.usd_nano.get(cur).copied().unwrap_or(1), self.usd_nano.get(settle).copied().unwrap_or(1))
+            cross_rate(
+                self.usd_nano.get(cur).copied().unwrap_or(1),
+                self.usd_nano.get(settle).copied().unwrap_or(1),
+            )
         });
         let settled = rate.map_or(amount, |r| convert(amount, cur_of(cur), cur_of(settle), r));
         let txn = self.new_id("txn", acct);
@@ -1652,7 +2046,7 @@ impl Sim {
             cur,
             created: now,
             bt_id: txn.clone(),
-            credit_note: cn.clone(),
+            credit_note: cn,
         };
         let bt = Bt {
             id: txn,
@@ -1675,12 +2069,14 @@ impl Sim {
         {
             let t = self.tot(acct, cur);
             t.refunds += amount;
-            if cn.is_some() {
+            if refund.credit_note.is_some() {
                 t.refunds_for_credit_notes += amount;
             }
         }
         self.tot(acct, settle).refunds_settled += settled;
-        let Some(p) = self.payments.get(&k).cloned() else { return };
+        let Some(p) = self.payments.get(&k).cloned() else {
+            return;
+        };
         let cj = self.charge_json(&p, &self.ctx());
         self.event(acct, "charge.refunded", &cj, None, Req::Api);
         let mut rj = String::with_capacity(800);
@@ -1693,7 +2089,10 @@ impl Sim {
             id,
             now,
             acct,
-            vec![("charge", refund.charge.clone()), ("payment_intent", refund.payment_intent.clone())],
+            vec![
+                ("charge", refund.charge.clone()),
+                ("payment_intent", refund.payment_intent.clone()),
+            ],
             fj,
         );
     }
@@ -1709,14 +2108,19 @@ impl Sim {
     }
 
     fn dispute_open(&mut self, pk: u64) {
-        let Some(p) = self.payments.get(&pk).cloned() else { return };
+        let Some(p) = self.payments.get(&pk).cloned() else {
+            return;
+        };
         if p.status != PiStatus::Succeeded || p.dispute.is_some() || p.amount_refunded > 0 {
             return;
         }
         let (acct, cur, bal, amount) = (p.acct, p.cur, p.bal, p.amount);
         let settle = self.bals.get(bal).map_or(USD, |b| b.cur);
         let rate = p.rate.map(|_| {
-            cross_rate(self.usd_nano.get(cur).copied().unwrap_or(1), self.usd_nano.get(settle).copied().unwrap_or(1))
+            cross_rate(
+                self.usd_nano.get(cur).copied().unwrap_or(1),
+                self.usd_nano.get(settle).copied().unwrap_or(1),
+            )
         });
         let settled = rate.map_or(amount, |r| convert(amount, cur_of(cur), cur_of(settle), r));
         let key = self.key();
@@ -1728,10 +2132,18 @@ impl Sim {
             bal,
             cur: settle,
             amount: -settled,
-            fees: vec![Fee { amount: DISPUTE_FEE, application: None, description: "Dispute fee", ty: "stripe_fee" }],
+            fees: vec![Fee {
+                amount: DISPUTE_FEE,
+                application: None,
+                description: "Dispute fee",
+                ty: "stripe_fee",
+            }],
             created: now,
             available_on: now,
-            description: Some(format!("Chargeback withdrawal for {}", p.latest_charge.clone().unwrap_or_default())),
+            description: Some(format!(
+                "Chargeback withdrawal for {}",
+                p.latest_charge.clone().unwrap_or_default()
+            )),
             rate,
             source: id.clone(),
             ty: "adjustment",
@@ -1739,7 +2151,11 @@ impl Sim {
         };
         let win = self.rng.chance(550);
         let fee_returned = win && self.rng.chance(500);
-        let reason = if self.rng.chance(600) { "fraudulent" } else { "product_not_received" };
+        let reason = if self.rng.chance(600) {
+            "fraudulent"
+        } else {
+            "product_not_received"
+        };
         let d = Dispute {
             acct,
             id: id.clone(),
@@ -1776,7 +2192,13 @@ impl Sim {
         }
         let json = self.dispute_json(key);
         self.event(acct, "charge.dispute.created", &json, None, Req::Auto);
-        self.event(acct, "charge.dispute.funds_withdrawn", &json, None, Req::Auto);
+        self.event(
+            acct,
+            "charge.dispute.funds_withdrawn",
+            &json,
+            None,
+            Req::Auto,
+        );
         let e = now + self.rng.range(2, 7) * DAY;
         self.schedule(e, Act::DisputeEvidence(key));
         let c = now + self.rng.range(30, 60) * DAY;
@@ -1784,7 +2206,9 @@ impl Sim {
     }
 
     fn dispute_evidence(&mut self, k: u64) {
-        let Some(d) = self.disputes.get_mut(&k) else { return };
+        let Some(d) = self.disputes.get_mut(&k) else {
+            return;
+        };
         d.pending = d.pending.saturating_sub(1);
         d.submissions = 1;
         d.status = "under_review";
@@ -1797,14 +2221,30 @@ impl Sim {
 
     fn dispute_close(&mut self, k: u64) {
         let now = self.now;
-        let Some(d) = self.disputes.get(&k) else { return };
-        let (acct, cur, win, fee_returned, bal, settled, rate, id, amount) =
-            (d.acct, d.cur, d.win, d.fee_returned, d.bal, d.settled, d.rate, d.id.clone(), d.amount);
+        let Some(d) = self.disputes.get(&k) else {
+            return;
+        };
+        let (acct, cur, win, fee_returned, bal, settled, rate, id, amount) = (
+            d.acct,
+            d.cur,
+            d.win,
+            d.fee_returned,
+            d.bal,
+            d.settled,
+            d.rate,
+            d.id.clone(),
+            d.amount,
+        );
         let settle = self.bals.get(bal).map_or(USD, |b| b.cur);
         if win {
             let txn = self.new_id("txn", acct);
             let fees = if fee_returned {
-                vec![Fee { amount: -DISPUTE_FEE, application: None, description: "Dispute fee refund", ty: "stripe_fee" }]
+                vec![Fee {
+                    amount: -DISPUTE_FEE,
+                    application: None,
+                    description: "Dispute fee refund",
+                    ty: "stripe_fee",
+                }]
             } else {
                 Vec::new()
             };
@@ -1834,7 +2274,13 @@ impl Sim {
                 t.dispute_fees -= DISPUTE_FEE;
             }
             let json = self.dispute_json(k);
-            self.event(acct, "charge.dispute.funds_reinstated", &json, None, Req::Auto);
+            self.event(
+                acct,
+                "charge.dispute.funds_reinstated",
+                &json,
+                None,
+                Req::Auto,
+            );
         } else {
             if let Some(d) = self.disputes.get_mut(&k) {
                 d.status = "lost";
@@ -1856,7 +2302,9 @@ impl Sim {
     }
 
     fn final_dispute(&mut self, k: u64) {
-        let Some(d) = self.disputes.remove(&k) else { return };
+        let Some(d) = self.disputes.remove(&k) else {
+            return;
+        };
         let mut json = String::with_capacity(3000);
         render::render_dispute(&mut json, &d, &self.final_ctx());
         self.emit(
@@ -1864,7 +2312,10 @@ impl Sim {
             d.id.clone(),
             d.created,
             d.acct,
-            vec![("charge", d.charge.clone()), ("payment_intent", d.payment_intent.clone())],
+            vec![
+                ("charge", d.charge.clone()),
+                ("payment_intent", d.payment_intent.clone()),
+            ],
             json,
         );
     }
@@ -1947,7 +2398,14 @@ impl Sim {
         render::render_transfer(&mut json, &t, &self.ctx());
         let mut fj = String::with_capacity(800);
         render::render_transfer(&mut fj, &t, &self.final_ctx());
-        self.emit(ObjectKind::Transfer, tr.clone(), now, 0, vec![("destination", destination.clone())], fj);
+        self.emit(
+            ObjectKind::Transfer,
+            tr.clone(),
+            now,
+            0,
+            vec![("destination", destination.clone())],
+            fj,
+        );
         let mut pj = String::with_capacity(1500);
         let view = ChargeView {
             id: &py,
@@ -1980,9 +2438,12 @@ impl Sim {
     fn payout(&mut self, b: usize) {
         let now = self.now;
         self.advance_balances(now);
-        let Some(bal) = self.bals.get_mut(b) else { return };
+        let Some(bal) = self.bals.get_mut(b) else {
+            return;
+        };
         let waiting = std::mem::take(&mut bal.waiting);
-        let (ready, rest): (Vec<Bt>, Vec<Bt>) = waiting.into_iter().partition(|bt| bt.available_on <= now);
+        let (ready, rest): (Vec<Bt>, Vec<Bt>) =
+            waiting.into_iter().partition(|bt| bt.available_on <= now);
         let sum: i64 = ready.iter().map(Bt::net).sum();
         if ready.is_empty() || sum <= 0 {
             bal.waiting = ready;
@@ -2013,7 +2474,11 @@ impl Sim {
             self.emit_bt(bt, Some(&id));
         }
         self.emit_bt(&pbt, Some(&id));
-        let destination = self.accounts.get(acct).map(|a| a.bank.clone()).unwrap_or_default();
+        let destination = self
+            .accounts
+            .get(acct)
+            .map(|a| a.bank.clone())
+            .unwrap_or_default();
         let arrival = add_business_days(now, 1);
         let fate = self.rng.weighted(&[950, 30, 20]);
         let p = Payout {
@@ -2064,7 +2529,9 @@ impl Sim {
     }
 
     fn final_payout(&mut self, k: u64) {
-        let Some(p) = self.payouts.remove(&k) else { return };
+        let Some(p) = self.payouts.remove(&k) else {
+            return;
+        };
         let mut json = String::with_capacity(900);
         render::render_payout(&mut json, &p, &self.final_ctx());
         self.emit(
@@ -2072,31 +2539,52 @@ impl Sim {
             p.id.clone(),
             p.created,
             p.acct,
-            vec![("status", p.status.to_owned()), ("arrival_date", p.arrival_date.to_string())],
+            vec![
+                ("status", p.status.to_owned()),
+                ("arrival_date", p.arrival_date.to_string()),
+            ],
             json,
         );
     }
 
     fn payout_reconciled(&mut self, k: u64) {
-        let Some(p) = self.payouts.get_mut(&k) else { return };
+        let Some(p) = self.payouts.get_mut(&k) else {
+            return;
+        };
         p.reconciliation_status = "completed";
         let acct = p.acct;
         let json = self.payout_json(k);
-        self.event(acct, "payout.reconciliation_completed", &json, None, Req::Auto);
+        self.event(
+            acct,
+            "payout.reconciliation_completed",
+            &json,
+            None,
+            Req::Auto,
+        );
         self.payout_done_step(k);
     }
 
     fn payout_transit(&mut self, k: u64) {
-        let Some(p) = self.payouts.get_mut(&k) else { return };
+        let Some(p) = self.payouts.get_mut(&k) else {
+            return;
+        };
         p.status = "in_transit";
         let acct = p.acct;
         let json = self.payout_json(k);
-        self.event(acct, "payout.updated", &json, Some(r#"{"status":"pending"}"#), Req::Auto);
+        self.event(
+            acct,
+            "payout.updated",
+            &json,
+            Some(r#"{"status":"pending"}"#),
+            Req::Auto,
+        );
         self.payout_done_step(k);
     }
 
     fn payout_paid(&mut self, k: u64) {
-        let Some(p) = self.payouts.get_mut(&k) else { return };
+        let Some(p) = self.payouts.get_mut(&k) else {
+            return;
+        };
         p.status = "paid";
         let (acct, cur, amount) = (p.acct, p.cur, p.amount);
         let t = self.tot(acct, cur);
@@ -2107,9 +2595,17 @@ impl Sim {
         self.payout_done_step(k);
     }
 
-    fn payout_return(&mut self, k: u64, status: &'static str, ty: &'static str, event: &'static str) {
+    fn payout_return(
+        &mut self,
+        k: u64,
+        status: &'static str,
+        ty: &'static str,
+        event: &'static str,
+    ) {
         let now = self.now;
-        let Some(p) = self.payouts.get(&k) else { return };
+        let Some(p) = self.payouts.get(&k) else {
+            return;
+        };
         let (acct, cur, amount, bal, id) = (p.acct, p.cur, p.amount, p.bal, p.id.clone());
         let txn = self.new_id("txn", acct);
         self.wait_bt(Bt {
@@ -2120,7 +2616,14 @@ impl Sim {
             fees: Vec::new(),
             created: now,
             available_on: now,
-            description: Some(if status == "failed" { "Payout failure" } else { "Payout cancellation" }.to_owned()),
+            description: Some(
+                if status == "failed" {
+                    "Payout failure"
+                } else {
+                    "Payout cancellation"
+                }
+                .to_owned(),
+            ),
             rate: None,
             source: id,
             ty,
@@ -2177,7 +2680,11 @@ impl Sim {
             self.final_payout(k);
         }
         for b in 0..self.bals.len() {
-            let waiting = self.bals.get_mut(b).map(|x| std::mem::take(&mut x.waiting)).unwrap_or_default();
+            let waiting = self
+                .bals
+                .get_mut(b)
+                .map(|x| std::mem::take(&mut x.waiting))
+                .unwrap_or_default();
             for bt in &waiting {
                 self.emit_bt(bt, None);
             }
@@ -2195,7 +2702,13 @@ impl Sim {
                 account: self.accounts.get(b.acct).and_then(|a| a.id.clone()),
                 currency: cur_code(b.cur).to_owned(),
             };
-            truth.balances.insert(key.clone(), Balance { pending: b.pending, available: b.available });
+            truth.balances.insert(
+                key.clone(),
+                Balance {
+                    pending: b.pending,
+                    available: b.available,
+                },
+            );
             if self.cfg.balance_history {
                 let mut h = std::mem::take(&mut b.hist);
                 h.sort_by_key(|x| x.0);
@@ -2219,20 +2732,37 @@ impl Sim {
         for ((acct, cur), mut t) in totals {
             t.revenue = t.invoiced_revenue + t.uninvoiced_sales;
             truth.totals.insert(
-                AccountCurrency { account: self.acct_id(acct), currency: cur_code(cur).to_owned() },
+                AccountCurrency {
+                    account: self.acct_id(acct),
+                    currency: cur_code(cur).to_owned(),
+                },
                 t,
             );
         }
         for ((acct, cus, cur), v) in std::mem::take(&mut self.receivables) {
             if v != 0 {
-                truth.open_receivables.insert((self.acct_id(acct), cus, cur_code(cur).to_owned()), v);
+                truth
+                    .open_receivables
+                    .insert((self.acct_id(acct), cus, cur_code(cur).to_owned()), v);
             }
         }
         for ((acct, cur), v) in std::mem::take(&mut self.transfers) {
-            truth.transfers.insert((self.acct_id(acct).unwrap_or_default(), cur_code(cur).to_owned()), v);
+            truth.transfers.insert(
+                (
+                    self.acct_id(acct).unwrap_or_default(),
+                    cur_code(cur).to_owned(),
+                ),
+                v,
+            );
         }
         for ((acct, cur), v) in std::mem::take(&mut self.app_fees) {
-            truth.application_fees.insert((self.acct_id(acct).unwrap_or_default(), cur_code(cur).to_owned()), v);
+            truth.application_fees.insert(
+                (
+                    self.acct_id(acct).unwrap_or_default(),
+                    cur_code(cur).to_owned(),
+                ),
+                v,
+            );
         }
         self.truth = Some(truth);
     }

@@ -142,7 +142,10 @@ impl GroundTruth {
         if idx == 0 {
             return Some(Balance::default());
         }
-        steps.get(idx - 1).map(|(_, p, a)| Balance { pending: *p, available: *a })
+        steps.get(idx - 1).map(|(_, p, a)| Balance {
+            pending: *p,
+            available: *a,
+        })
     }
 
     /// Whether `balance_at` can answer.
@@ -153,7 +156,10 @@ impl GroundTruth {
     /// Shorthand for the platform's totals in a currency (zeros if none).
     pub fn platform(&self, currency: &str) -> Totals {
         self.totals
-            .get(&AccountCurrency { account: None, currency: currency.to_owned() })
+            .get(&AccountCurrency {
+                account: None,
+                currency: currency.to_owned(),
+            })
             .cloned()
             .unwrap_or_default()
     }
