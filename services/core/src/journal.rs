@@ -453,9 +453,10 @@ impl Ledger {
         }
     }
 
-    /// Keeps exactly one pending → available reclass per balance transaction: the one from
-    /// the winning observation (an `available` one over any `pending` one, then the latest
-    /// `available_on`); every other reclass is reversed at its own effective time.
+    /// Keeps exactly one pending → available reclass per balance transaction in effect: the
+    /// one from the winning observation (an `available` one over any `pending` one, then the
+    /// latest `available_on`). Every other reclass is reversed at its own effective time; a
+    /// reclass that was reversed and wins again is reposted.
     fn availability(
         &mut self,
         ledger: &str,
@@ -465,28 +466,47 @@ impl Ledger {
         fact: &str,
         out: &mut Outcome,
     ) {
+        const REVERSAL: &str = "balance_transaction.available.reversal";
+        const REPOST: &str = "balance_transaction.available.repost";
         let state = self.joins.availability.entry(key(ledger, txn)).or_default();
         if state.seen.contains_key(&obs) {
             return;
         }
-        let old_winner = state.seen.last_key_value().map(|(k, v)| (*k, *v));
+        let old = state.seen.last_key_value().map(|(_, v)| *v);
         state.seen.insert(obs, reclass);
-        let to_reverse = match old_winner {
-            Some((w, w_id)) if obs > w => Some(w_id),
-            Some(_) => Some(reclass),
-            None => None,
+        let new = state.seen.last_key_value().map(|(_, v)| *v);
+        let (Some(old), Some(new)) = (old, new) else {
+            return;
         };
-        if let Some(id) = to_reverse {
-            let reversal = self.by_id.get(&id).and_then(|&i| {
+        let loser = if new == old { reclass } else { old };
+        if loser != new {
+            let reversal = self.by_id.get(&loser).and_then(|&i| {
                 let e = &self.entries[i];
-                e.reversal(
-                    e.source().into(),
-                    "balance_transaction.available.reversal",
-                    e.effective_at(),
-                )
-                .ok()
+                e.reversal(e.source().into(), REVERSAL, e.effective_at())
+                    .ok()
             });
             if let Some(e) = reversal {
+                self.insert(e, fact, out);
+            }
+        }
+        if new != old {
+            let repost = self.by_id.get(&new).and_then(|&i| {
+                let e = &self.entries[i];
+                let reversed = EntryId::derive(ledger, e.source(), REVERSAL);
+                self.by_id.contains_key(&reversed).then(|| {
+                    JournalEntry::new(EntryDraft {
+                        ledger: ledger.into(),
+                        source: e.source().into(),
+                        rule: REPOST,
+                        effective_at: e.effective_at(),
+                        lines: e.lines().to_vec(),
+                        reverses: Some(reversed),
+                        memo: Some("available_on observation wins again".into()),
+                    })
+                    .ok()
+                })?
+            });
+            if let Some(e) = repost {
                 self.insert(e, fact, out);
             }
         }
