@@ -1,0 +1,172 @@
+//! What applying a fact reports: posted, duplicate, conflict, waiting, skipped, errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{PLATFORM, bt, event, invoice, invoice_payment};
+use ledgerline_core::{
+    Account, Currency, EntryId, Ledger, ParseError, PostError, SkipKind, post_raw,
+};
+use serde_json::json;
+
+#[test]
+fn unknown_event_types_are_skipped_with_a_reason() {
+    let raw = event(
+        "evt_1",
+        "customer.subscription.created",
+        1,
+        json!({"id": "sub_1", "object": "subscription"}),
+    );
+    let out = Ledger::new().apply(PLATFORM, &raw).unwrap();
+    let skip = out.skip.unwrap();
+    assert_eq!(skip.kind, SkipKind::Unsupported);
+    assert!(skip.reason.contains("customer.subscription.created"));
+    assert!(out.posted.is_empty());
+}
+
+#[test]
+fn malformed_and_impossible_facts_are_typed_errors() {
+    let mut l = Ledger::new();
+    assert!(matches!(
+        l.apply(PLATFORM, b"{\"object\":\"event\""),
+        Err(PostError::Parse(ParseError::Json(_)))
+    ));
+    // A supported event whose object misses a needed field.
+    let raw = event(
+        "evt_2",
+        "invoice.finalized",
+        1,
+        json!({"id": "in_1", "object": "invoice", "currency": "usd", "total": 100}),
+    );
+    assert!(matches!(
+        l.apply(PLATFORM, &raw),
+        Err(PostError::Parse(ParseError::MissingField {
+            field: "customer",
+            ..
+        }))
+    ));
+    // A currency that is not one.
+    let raw = bt(
+        "txn_1", "charge", "charge", "dollars", 100, 0, 1, 1, true, "ch_1",
+    );
+    assert!(matches!(
+        l.apply(PLATFORM, &raw),
+        Err(PostError::Parse(ParseError::Money(_)))
+    ));
+    // A credit note whose parts exceed its total.
+    let raw = event(
+        "evt_3",
+        "credit_note.created",
+        1,
+        json!({"id": "cn_1", "object": "credit_note", "currency": "usd", "customer": "cus_1",
+               "invoice": "in_1", "total": 100, "pre_payment_amount": 0,
+               "post_payment_amount": 100, "out_of_band_amount": 80,
+               "refunds": [{"amount_refunded": 50, "refund": "re_1"}]}),
+    );
+    assert!(matches!(
+        l.apply(PLATFORM, &raw),
+        Err(PostError::Parse(ParseError::ImpossibleAmounts { .. }))
+    ));
+    assert!(l.entries().is_empty(), "errors leave the journal unchanged");
+}
+
+#[test]
+fn same_id_with_other_content_is_a_conflict_not_an_overwrite() {
+    let mut l = Ledger::new();
+    let first = bt(
+        "txn_1", "charge", "charge", "usd", 1000, 30, 1, 2, false, "ch_1",
+    );
+    let out = l.apply(PLATFORM, &first).unwrap();
+    assert_eq!(out.posted.len(), 2);
+    let again = l.apply(PLATFORM, &first).unwrap();
+    assert!(again.posted.is_empty());
+    assert_eq!(again.duplicates.len(), 2);
+    // Stripe never changes an amount; if the bytes say otherwise, keep the first and report.
+    let changed = bt(
+        "txn_1", "charge", "charge", "usd", 1200, 30, 1, 2, false, "ch_1",
+    );
+    let out = l.apply(PLATFORM, &changed).unwrap();
+    assert_eq!(out.conflicts.len(), 2);
+    assert_eq!(l.conflicts().len(), 2);
+    let usd = Currency::parse("usd").unwrap();
+    assert_eq!(
+        l.balance(PLATFORM, &Account::UninvoicedSales, usd).minor(),
+        -1000
+    );
+    let id = EntryId::derive(PLATFORM, "txn_1", "balance_transaction");
+    assert_eq!(out.conflicts[0].id, id);
+    assert_eq!(l.entry(id).unwrap().lines().len(), 3);
+}
+
+#[test]
+fn invoice_payments_wait_for_the_invoice_customer() {
+    let mut l = Ledger::new();
+    let pay = event(
+        "evt_p",
+        "invoice_payment.paid",
+        10,
+        invoice_payment(
+            "inpay_1",
+            "in_1",
+            "usd",
+            500,
+            json!({"type": "payment_record", "payment_record": "pr_1"}),
+            10,
+        ),
+    );
+    let out = l.apply(PLATFORM, &pay).unwrap();
+    assert_eq!(out.waiting, 1);
+    assert_eq!(l.awaiting().count(), 1);
+    let fin = event(
+        "evt_f",
+        "invoice.finalized",
+        5,
+        invoice("in_1", "cus_7", "usd", 500, 0, 5),
+    );
+    let out = l.apply(PLATFORM, &fin).unwrap();
+    assert_eq!(
+        out.posted.len(),
+        2,
+        "the finalization and the waiting payment"
+    );
+    assert_eq!(l.awaiting().count(), 0);
+    let usd = Currency::parse("usd").unwrap();
+    assert!(
+        l.balance(PLATFORM, &Account::Receivable("cus_7".into()), usd)
+            .is_zero()
+    );
+}
+
+#[test]
+fn events_of_connected_accounts_post_to_their_own_ledger() {
+    let mut raw: serde_json::Value = serde_json::from_slice(&event(
+        "evt_c",
+        "invoice.finalized",
+        5,
+        invoice("in_9", "cus_9", "usd", 700, 0, 5),
+    ))
+    .unwrap();
+    raw["account"] = json!("acct_connected");
+    let posting = post_raw(PLATFORM, &serde_json::to_vec(&raw).unwrap()).unwrap();
+    assert_eq!(&*posting.ledger, "acct_connected");
+    assert_eq!(posting.entries[0].ledger(), "acct_connected");
+}
+
+#[test]
+fn entry_ids_are_stable() {
+    // Changing how ids are derived changes every id in every store: this pins it.
+    assert_eq!(
+        EntryId::derive("acct_1", "txn_1", "balance_transaction").to_string(),
+        EntryId::derive("acct_1", "txn_1", "balance_transaction").to_string()
+    );
+    assert_ne!(
+        EntryId::derive("acct_1", "txn_1", "balance_transaction"),
+        EntryId::derive("acct_2", "txn_1", "balance_transaction")
+    );
+    assert_eq!(
+        EntryId::derive("acct_1", "txn_1", "balance_transaction")
+            .as_uuid()
+            .get_version_num(),
+        5
+    );
+}
