@@ -402,6 +402,17 @@ fn check_world(cfg: &WorldConfig) {
 
     // ---- refunds, disputes, transfers, application fees
     let mut refunds: Sums = BTreeMap::new();
+    // three-decimal currencies: every amount ends in 0
+    for p in all.iter().filter(|p| {
+        matches!(
+            p.obj.kind,
+            ObjectKind::Charge | ObjectKind::Refund | ObjectKind::CreditNote | ObjectKind::Dispute
+        )
+    }) {
+        if str_of(&p.v, "currency") == "kwd" {
+            assert_eq!(int(&p.v, "amount") % 10, 0, "KWD amount of {}", p.obj.id);
+        }
+    }
     for r in of_kind(&all, ObjectKind::Refund) {
         *refunds
             .entry((r.obj.account.clone(), str_of(&r.v, "currency").to_owned()))

@@ -24,6 +24,15 @@
 //! in 0); gbp/jpy/cad/kwd settle into usd with `exchange_rate`, eur into the eur balance on the
 //! platform (and into usd on connected accounts).
 //!
+//! # Size
+//! [`WorldConfig::facts`] is the only size knob. From it: the period (`facts / 300` days, 3 to
+//! 365), the business flows a day (`(facts/day − 17) / 7`, at least 1: each flow is an
+//! invoice, a one-off charge, a Connect charge or a transfer, about 7 facts with its
+//! follow-ups), and the customer pool (`facts / 40`, 5 to 100,000). Roughly, per 1,000 facts:
+//! 840 events and 160 balance transactions, 75 invoices, 110 card charges, 25 customers,
+//! 7 refunds, 1 to 2 disputes, 7 credit notes, 9 payouts. Measured: 100 facts ≈ 5 days,
+//! 20,000 facts ≈ 66 days, 1,000,000 facts = 365 days.
+//!
 //! # Output
 //! [`WorldStream`] yields [`SimObject`]s: every event and balance transaction (the *facts*)
 //! plus every other object once, in its final state. Events come out in `created` order;

@@ -226,7 +226,8 @@ impl Sim {
             });
         }
         let mut app = String::from("ca_");
-        b62(mix64(salt ^ 0xA9), 16, &mut app);
+        b62(mix64(salt ^ 0xA9), 11, &mut app);
+        b62(mix64(salt ^ 0xAA), 5, &mut app);
         let mut usd_nano = [0i64; 6];
         for (i, c) in CURRENCIES.iter().enumerate() {
             usd_nano[i] = c.usd_nano;
@@ -431,7 +432,8 @@ impl Sim {
                 }
                 Req::Api => {
                     let mut rid = String::from("req_");
-                    b62(self.rng.next_u64(), 14, &mut rid);
+                    b62(self.rng.next_u64(), 11, &mut rid);
+                    b62(self.rng.next_u64(), 3, &mut rid);
                     let a = self.rng.next_u64();
                     let b = self.rng.next_u64();
                     let key = format!(
@@ -714,6 +716,17 @@ impl Sim {
                 let i =
                     usize::try_from(self.rng.below(u64::try_from(len).unwrap_or(1))).unwrap_or(0);
                 if self.customers.get(i).is_some_and(|c| c.bank == bank) {
+                    return i;
+                }
+            }
+            if len >= self.customer_cap {
+                // keep the pool bounded: scan from a random start for a matching customer
+                let start =
+                    usize::try_from(self.rng.below(u64::try_from(len).unwrap_or(1))).unwrap_or(0);
+                if let Some(i) = (0..len)
+                    .map(|d| (start + d) % len)
+                    .find(|&i| self.customers.get(i).is_some_and(|c| c.bank == bank))
+                {
                     return i;
                 }
             }
@@ -2124,7 +2137,7 @@ impl Sim {
         });
         let settled = rate.map_or(amount, |r| convert(amount, cur_of(cur), cur_of(settle), r));
         let key = self.key();
-        let id = self.new_id("du", acct);
+        let id = self.new_id("dp", acct);
         let txn = self.new_id("txn", acct);
         let now = self.now;
         let bt = Bt {
