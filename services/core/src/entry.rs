@@ -55,13 +55,23 @@ pub struct EntryId(Uuid);
 impl EntryId {
     /// Derives the id. The parts are joined with a separator that cannot occur in Stripe ids.
     pub fn derive(ledger: &str, source: &str, rule: &str) -> Self {
-        let mut key = Vec::with_capacity(ledger.len() + source.len() + rule.len() + 2);
-        key.extend_from_slice(ledger.as_bytes());
-        key.push(0x1f);
-        key.extend_from_slice(source.as_bytes());
-        key.push(0x1f);
-        key.extend_from_slice(rule.as_bytes());
-        Self(Uuid::new_v5(&ENTRY_ID_NAMESPACE, &key))
+        let len = ledger.len() + source.len() + rule.len() + 2;
+        let mut stack = [0_u8; 160];
+        let mut heap = Vec::new();
+        let key: &mut [u8] = if len <= stack.len() {
+            &mut stack[..len]
+        } else {
+            heap.resize(len, 0);
+            &mut heap
+        };
+        let (a, rest) = key.split_at_mut(ledger.len());
+        a.copy_from_slice(ledger.as_bytes());
+        rest[0] = 0x1f;
+        let (b, rest) = rest[1..].split_at_mut(source.len());
+        b.copy_from_slice(source.as_bytes());
+        rest[0] = 0x1f;
+        rest[1..].copy_from_slice(rule.as_bytes());
+        Self(Uuid::new_v5(&ENTRY_ID_NAMESPACE, key))
     }
     /// The UUID.
     pub fn as_uuid(&self) -> Uuid {

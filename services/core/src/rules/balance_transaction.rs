@@ -99,7 +99,6 @@ pub(super) fn post(bt: &BalanceTransaction<'_>, out: &mut Posting) -> Result<(),
         }
     }
     lines.cr(counter, c, bt.amount);
-    let memo = memo.or_else(|| Some(format!("{} {}", bt.reporting_category, bt.kind)));
     let ledger = out.ledger.clone();
     push_entry(out, ledger.clone(), id, RULE, bt.created, lines, None, memo)?;
 
