@@ -56,6 +56,10 @@ fn check_world(cfg: &WorldConfig) {
         );
     }
     let ids: BTreeSet<&str> = all.iter().map(|p| p.obj.id.as_str()).collect();
+    let ids_by_account: BTreeSet<(Option<&str>, &str)> = all
+        .iter()
+        .map(|p| (p.obj.account.as_deref(), p.obj.id.as_str()))
+        .collect();
 
     // ---- balance transactions
     let mut net: Sums = BTreeMap::new();
@@ -90,6 +94,13 @@ fn check_world(cfg: &WorldConfig) {
                 .or_default() += int(d, "amount");
         }
         assert_eq!(p.obj.available_on, Some(int(v, "available_on")));
+        // `status` is rendered as of creation; the HTTP layer re-renders it against its clock
+        let pending = int(v, "available_on") > int(v, "created");
+        assert_eq!(
+            str_of(v, "status"),
+            if pending { "pending" } else { "available" }
+        );
+        assert_eq!(str_of(v, "object"), "balance_transaction");
         assert!(int(v, "available_on") >= int(v, "created"));
         assert!(
             ids.contains(str_of(v, "source")),
@@ -493,7 +504,11 @@ fn check_world(cfg: &WorldConfig) {
             continue;
         }
         let oid = str_of(o, "id");
-        assert!(ids.contains(oid), "event {} object {oid} exists", e.obj.id);
+        assert!(
+            ids_by_account.contains(&(e.obj.account.as_deref(), oid)),
+            "event {} object {oid} exists on the same account",
+            e.obj.id
+        );
         assert!(
             int(o, "created") <= e.obj.created,
             "snapshot created before its event"

@@ -170,6 +170,8 @@ pub(crate) struct Invoice {
     pub(crate) post_cn: i64,
     pub(crate) attempt_count: u32,
     pub(crate) next_payment_attempt: Option<i64>,
+    /// When the first automatic charge attempt is scheduled (charge_automatically only).
+    pub(crate) planned_attempt: Option<i64>,
     pub(crate) due_date: Option<i64>,
     pub(crate) period_start: i64,
     pub(crate) period_end: i64,

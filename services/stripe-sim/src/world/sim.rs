@@ -1014,6 +1014,7 @@ impl Sim {
             post_cn: 0,
             attempt_count: 0,
             next_payment_attempt: None,
+            planned_attempt: None,
             due_date: None,
             period_start: now,
             period_end: if flow == Flow::SubInvoice {
@@ -1098,6 +1099,12 @@ impl Sim {
         }
         let mut inv = inv;
         inv.pending = u32::try_from(steps.len()).unwrap_or(0);
+        if !bank {
+            inv.planned_attempt = steps
+                .iter()
+                .find(|(_, s)| matches!(s, Step::Attempt { .. } | Step::PayPartial))
+                .map(|(t, _)| *t);
+        }
         let mut json = String::with_capacity(4096);
         render::render_invoice(&mut json, &inv, &self.ctx());
         self.invoices.insert(key, inv);
@@ -1171,7 +1178,7 @@ impl Sim {
         if inv.send_invoice {
             inv.due_date = Some(now + 30 * DAY);
         } else {
-            inv.next_payment_attempt = Some(now + 60);
+            inv.next_payment_attempt = inv.planned_attempt;
         }
         inv.payments.push(InvoicePayment {
             id: ip_id,
