@@ -485,9 +485,11 @@ fn cow(r: Ref<'_>) -> Cow<'_, str> {
 
 /// Parses raw Stripe JSON bytes: an event or a balance transaction.
 pub fn parse(raw: &[u8]) -> Result<Fact<'_>, ParseError> {
-    let top: Top<'_> = match serde_json::from_slice(raw) {
+    // Validating UTF-8 once up front lets serde_json skip the per-string check.
+    let json = std::str::from_utf8(raw).map_err(|e| ParseError::Json(format!("not UTF-8: {e}")))?;
+    let top: Top<'_> = match serde_json::from_str(json) {
         Ok(top) => top,
-        Err(e) if e.is_data() => return parse_envelope_only(raw, e),
+        Err(e) if e.is_data() => return parse_envelope_only(json, e),
         Err(e) => return Err(e.into()),
     };
     match text(&top.object) {
@@ -500,8 +502,8 @@ pub fn parse(raw: &[u8]) -> Result<Fact<'_>, ParseError> {
 
 /// The union of shapes did not fit: keep the envelope so the caller can tell an event type we
 /// do not post (ignored, with a reason) from one we do (an error).
-fn parse_envelope_only(raw: &[u8], original: serde_json::Error) -> Result<Fact<'_>, ParseError> {
-    let env: Envelope<'_> = serde_json::from_slice(raw).map_err(|_| ParseError::from(original))?;
+fn parse_envelope_only(raw: &str, original: serde_json::Error) -> Result<Fact<'_>, ParseError> {
+    let env: Envelope<'_> = serde_json::from_str(raw).map_err(|_| ParseError::from(original))?;
     if text(&env.object) != Some("event") {
         return Err(ParseError::Json(format!(
             "{} (object {:?})",
