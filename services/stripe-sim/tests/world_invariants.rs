@@ -130,6 +130,65 @@ fn check_world(cfg: &WorldConfig) {
         let t = truth.totals.get(k).cloned().unwrap_or_default();
         assert_eq!(t.net, b.total());
     }
+    // settlement-side totals against the BTs, by type / reporting category
+    let mut by_cat: BTreeMap<(Option<String>, String, String), i64> = BTreeMap::new();
+    let mut dispute_fees: Sums = BTreeMap::new();
+    for p in of_kind(&all, ObjectKind::BalanceTransaction) {
+        let v = &p.v;
+        let key = (p.obj.account.clone(), str_of(v, "currency").to_owned());
+        let cat = format!("{}/{}", str_of(v, "type"), str_of(v, "reporting_category"));
+        *by_cat
+            .entry((key.0.clone(), key.1.clone(), cat))
+            .or_default() += int(v, "amount");
+        for d in v["fee_details"].as_array().unwrap() {
+            if str_of(d, "description").starts_with("Dispute fee") {
+                *dispute_fees.entry(key.clone()).or_default() += int(d, "amount");
+            }
+        }
+    }
+    for (k, t) in &truth.totals {
+        let c = |cat: &str| {
+            by_cat
+                .get(&(k.account.clone(), k.currency.clone(), cat.to_owned()))
+                .copied()
+                .unwrap_or(0)
+        };
+        assert_eq!(
+            t.charges_settled,
+            c("charge/charge"),
+            "charges_settled {k:?}"
+        );
+        assert_eq!(
+            t.refunds_settled,
+            -c("refund/refund"),
+            "refunds_settled {k:?}"
+        );
+        assert_eq!(
+            t.dispute_withdrawals,
+            -c("adjustment/dispute"),
+            "dispute_withdrawals {k:?}"
+        );
+        assert_eq!(t.dispute_reinstatements, c("adjustment/dispute_reversal"));
+        assert_eq!(
+            t.application_fees_earned,
+            c("application_fee/platform_earning")
+        );
+        assert_eq!(t.transfers_out, -c("transfer/transfer"));
+        assert_eq!(t.transfers_received, c("payment/transfer"));
+        assert_eq!(
+            t.payouts_paid + t.payouts_failed + t.payouts_canceled + t.payouts_in_flight,
+            -c("payout/payout"),
+            "every payout is paid, failed, canceled or in flight {k:?}"
+        );
+        assert_eq!(t.payouts_failed, c("payout_failure/payout_reversal"));
+        assert_eq!(t.payouts_canceled, c("payout_cancel/payout_reversal"));
+        let df = dispute_fees
+            .get(&(k.account.clone(), k.currency.clone()))
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(t.dispute_fees, df, "dispute fees {k:?}");
+        assert_eq!(t.fees_total, t.fees.values().sum::<i64>());
+    }
     for ((acct, cur, ty), v) in &fees_by_type {
         let k = AccountCurrency {
             account: acct.clone(),
