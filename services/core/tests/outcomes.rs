@@ -174,3 +174,45 @@ fn entry_ids_are_stable() {
         )
     );
 }
+
+#[test]
+fn understood_events_without_effect_say_so() {
+    let raw = event(
+        "evt_pc",
+        "payout.canceled",
+        1,
+        common::payout("po_9", "usd", 100),
+    );
+    let out = Ledger::new().apply(PLATFORM, &raw).unwrap();
+    assert_eq!(out.skip.unwrap().kind, SkipKind::NoAccountingEffect);
+}
+
+#[test]
+fn an_unknown_payment_type_goes_to_suspense_with_a_reason() {
+    let mut l = Ledger::new();
+    let fin = event(
+        "evt_f",
+        "invoice.finalized",
+        5,
+        invoice("in_1", "cus_1", "usd", 800, 0, 5),
+    );
+    l.apply(PLATFORM, &fin).unwrap();
+    let pay = event(
+        "evt_p",
+        "invoice_payment.paid",
+        6,
+        invoice_payment(
+            "inpay_1",
+            "in_1",
+            "usd",
+            800,
+            json!({"type": "bank_transfer_of_the_future"}),
+            6,
+        ),
+    );
+    l.apply(PLATFORM, &pay).unwrap();
+    let id = EntryId::derive(PLATFORM, "inpay_1", "invoice_payment.paid");
+    let e = l.entry(id).unwrap();
+    assert_eq!(e.lines()[0].account(), &Account::Suspense);
+    assert!(e.memo().unwrap().contains("bank_transfer_of_the_future"));
+}

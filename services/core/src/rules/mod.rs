@@ -252,6 +252,10 @@ fn post_event(ev: &Event<'_>, out: &mut Posting) -> Result<(), PostError> {
         "credit_note.voided" => credit_note::voided(&mut ctx),
         "payout.paid" => payout::paid(&mut ctx),
         "payout.failed" => payout::failed(&mut ctx),
+        "payout.canceled" => {
+            ctx.nothing("the payout_cancel balance transaction returns the money");
+            Ok(())
+        }
         "transfer.created" => connect::transfer_created(&mut ctx),
         "transfer.reversed" => connect::transfer_reversed(&mut ctx),
         _ if family == "invoice" || family == "credit_note" => {
