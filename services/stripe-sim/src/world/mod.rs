@@ -41,6 +41,18 @@
 //! A balance transaction's JSON has `"status"` as of its creation (`pending` unless
 //! `available_on <= created`); the HTTP layer re-renders it from `available_on` against its clock.
 //!
+//! Filters set on each kind ([`SimObject::filters`]): events `type`; balance transactions
+//! `type`, `source`, `currency` and, once paid out, `payout` (the payout's own `payout`
+//! transaction included, so Σ `net` over `payout=po_…` is 0 and Σ over the others is the
+//! payout's `amount`); invoices `customer`, `status`, `collection_method`, `subscription`;
+//! invoice payments `invoice`, `status`; credit notes `invoice`, `customer`; payment intents
+//! and charges `customer`, charges also `payment_intent`; refunds and disputes `charge`,
+//! `payment_intent`; payouts `status`, `arrival_date`; transfers `destination`; application
+//! fees `charge`; prices `product`, `currency`, `type`; customers `email`.
+//! Connected accounts (`acct_…`) are emitted as [`ObjectKind::Account`](crate::object::ObjectKind)
+//! objects owned by the platform; everything created on a connected account has
+//! `account = Some("acct_…")`, and so do its events (with `"account"` in the JSON).
+//!
 //! # Determinism
 //! Same [`WorldConfig`] → byte-identical output, forever: a hand-written xoshiro256** PRNG,
 //! ordered maps only, no clock, no float.
