@@ -37,14 +37,14 @@ fn verify(header: &str, body: &[u8], secret: &str) -> (usize, bool) {
     (v1.len(), v1.contains(&want))
 }
 
-fn fast_webhooks(w: WebhookConfig) -> SimConfig {
+fn fast_webhooks(w: &WebhookConfig) -> SimConfig {
     let mut c = config();
     c.webhooks = WebhookConfig {
         tick_ms: 5,
         retry_base_ms: 20,
         retry_max_ms: 100,
         timeout_ms: 2_000,
-        ..w
+        ..w.clone()
     };
     c
 }
@@ -58,7 +58,7 @@ fn event_id(body: &[u8]) -> String {
 async fn deliveries_are_signed_and_secrets_rotate() {
     let objects = world(3_000);
     let first = objects.iter().map(|o| o.created).min().unwrap();
-    let mut cfg = fast_webhooks(WebhookConfig::default());
+    let mut cfg = fast_webhooks(&WebhookConfig::default());
     cfg.clock.start = Some(first + 86_400);
     let server = start(objects.clone(), cfg).await;
     let sim = server.handle();
@@ -141,7 +141,7 @@ async fn deliveries_are_signed_and_secrets_rotate() {
 async fn duplicates_retries_drops_and_delivery_success() {
     let objects = world(6_000);
     let first = objects.iter().map(|o| o.created).min().unwrap();
-    let mut cfg = fast_webhooks(WebhookConfig {
+    let mut cfg = fast_webhooks(&WebhookConfig {
         duplicate_ppm: 100_000,
         drop_ppm: 50_000,
         reorder_ppm: 100_000,
@@ -297,7 +297,7 @@ async fn duplicates_retries_drops_and_delivery_success() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_payment_and_attach_payment_pay_the_invoice_and_emit_events() {
     let objects = world(3_000);
-    let server = start(objects.clone(), fast_webhooks(WebhookConfig::default())).await;
+    let server = start(objects.clone(), fast_webhooks(&WebhookConfig::default())).await;
     let sim = server.handle();
     let rx = Receiver::start(|_, _| 200).await;
     let mut c = Client::new(&server);

@@ -1,5 +1,5 @@
 //! The `/v1` API: authentication, rate limits, `Stripe-Account`, routing, permissions,
-//! idempotency, and the read endpoints. Writes live in [`crate::http::writes`].
+//! idempotency, and the read endpoints. Writes live in `writes.rs`.
 
 use std::collections::BTreeMap;
 
