@@ -175,6 +175,26 @@ fn bench(c: &mut Criterion) {
         });
     });
     g.finish();
+
+    // The balance-transactions topic alone: small objects, every one posts two entries.
+    let bts: Vec<RawFact> = facts
+        .iter()
+        .filter(|(_, r)| {
+            r.windows(30)
+                .any(|w| w == b"\"object\":\"balance_transaction\"")
+        })
+        .cloned()
+        .collect();
+    let mut g = c.benchmark_group("balance_transactions");
+    g.throughput(Throughput::Elements(bts.len() as u64));
+    g.bench_function("parse_and_post", |b| {
+        b.iter(|| {
+            for (account, raw) in &bts {
+                black_box(post_raw(account, black_box(raw)).unwrap());
+            }
+        });
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);
