@@ -1,0 +1,14 @@
+//! Ledgerline's event log.
+//!
+//! One place names the topics and their keys ([`topics`]) and builds correctly configured
+//! Kafka clients ([`kafka`]): an idempotent producer, consumers that never commit on their
+//! own, and topic creation at start-up. Services publish and consume through this crate so
+//! the wire contract of ARCHITECTURE.md lives in code exactly once.
+//!
+//! Architecture invariant: this crate knows envelopes and topics, never accounting rules.
+
+pub mod kafka;
+pub mod topics;
+
+pub use kafka::{BusError, KafkaConfig, TopicSpec, ensure_topics};
+pub use topics::Topics;

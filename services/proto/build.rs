@@ -1,0 +1,19 @@
+//! Generates Rust from the `.proto` files in the repository's `proto/` directory.
+//!
+//! `protoc` comes from the `protoc-bin-vendored` crate, so a fresh machine needs no
+//! system protobuf compiler.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = [root.join("ledgerline/stripe/v1/records.proto")];
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc);
+    config.compile_protos(&files, &[root])?;
+    Ok(())
+}
