@@ -1,0 +1,72 @@
+"""compose.yaml is valid Compose: checked against the Compose specification's JSON schema
+(vendored by check-jsonschema from PyPI, `vendor.compose-spec`), and for the topology rules
+the schema cannot express. There is no Docker engine here to run it."""
+
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "compose.yaml"
+
+
+def check_jsonschema():
+    exe = shutil.which("check-jsonschema") or str(ROOT / ".cache/venv/bin/check-jsonschema")
+    assert pathlib.Path(exe).exists(), "check-jsonschema missing: run scripts/install-deps"
+    return exe
+
+
+def validate(path):
+    return subprocess.run(
+        [check_jsonschema(), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def load():
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_compose_matches_the_compose_spec_schema():
+    result = validate(COMPOSE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda doc: doc["services"]["kafka"].__setitem__("healthcheck", {"interval": 5}),
+        lambda doc: doc["services"]["postgres"].__setitem__("ports", "5432"),
+        lambda doc: doc["services"]["ledger"].__setitem__("depends_on", {"kafka": {"condition": "when_ready"}}),
+    ],
+    ids=["healthcheck-type", "ports-not-a-list", "unknown-depends-condition"],
+)
+def test_the_schema_check_rejects_broken_files(tmp_path, breakage):
+    """The validator must be able to fail: a broken copy is rejected."""
+    doc = load()
+    breakage(doc)
+    broken = tmp_path / "compose.yaml"
+    broken.write_text(yaml.safe_dump(doc))
+    assert validate(broken).returncode != 0
+
+
+def test_topology_kafka_in_kraft_mode_and_healthy_dependencies():
+    services = load()["services"]
+    kafka = services["kafka"]["environment"]
+    assert set(kafka["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert "ZOOKEEPER" not in " ".join(kafka)
+    for infra in ("kafka", "postgres"):
+        assert "healthcheck" in services[infra], f"{infra} needs a healthcheck"
+    for name, service in services.items():
+        for dependency, spec in (service.get("depends_on") or {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            assert spec["condition"] == "service_healthy", f"{name} must wait for {dependency}"
+            assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
+    for app in ("ingester", "ledger", "cashapp", "reconciler"):
+        env = services[app]["environment"]
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+        assert env["DATABASE_URL"].startswith("postgres://")
