@@ -14,6 +14,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc);
-    config.compile_protos(&files, &[root])?;
+    config.compile_protos(&files, std::slice::from_ref(&root))?;
+
+    // The ledger's entries and its gRPC query service (client and server), plus the encoded
+    // descriptor set that gRPC reflection serves.
+    let ledger = [
+        root.join("ledgerline/ledger/v1/entries.proto"),
+        root.join("ledgerline/ledger/v1/query.proto"),
+    ];
+    for file in &ledger {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out.join("ledgerline.ledger.v1.bin"))
+        .compile_with_config(config, &ledger, &[root])?;
     Ok(())
 }

@@ -13,6 +13,18 @@ pub mod stripe {
     }
 }
 
+/// The ledger's journal entries (`ledger.entries.v1`) and its gRPC `LedgerQuery` service.
+pub mod ledger {
+    pub mod v1 {
+        #![allow(unreachable_pub, clippy::doc_markdown, clippy::large_enum_variant)]
+        include!(concat!(env!("OUT_DIR"), "/ledgerline.ledger.v1.rs"));
+
+        /// Encoded descriptors of `ledgerline.ledger.v1`, for gRPC reflection.
+        pub const FILE_DESCRIPTOR_SET: &[u8] =
+            include_bytes!(concat!(env!("OUT_DIR"), "/ledgerline.ledger.v1.bin"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::stripe::v1::{IngestSource, StripeEventRecord};

@@ -1,0 +1,63 @@
+//! The ledger service binary: configuration from flags and `LEDGERLINE_*` environment.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use ledgerline_bus::{KafkaConfig, Topics};
+use ledgerline_ledger::{Config, Role};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(about = "Ledgerline ledger: Stripe facts from Kafka into PostgreSQL, exactly once")]
+struct Args {
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
+    kafka: String,
+    #[arg(long, env = "LEDGERLINE_TOPIC_PREFIX", default_value = "")]
+    topic_prefix: String,
+    #[arg(long, env = "LEDGERLINE_GROUP", default_value = "ledgerline-ledger")]
+    group: String,
+    #[arg(long, env = "LEDGERLINE_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    grpc_addr: SocketAddr,
+    /// `token=role` pairs (roles: auditor, admin), comma separated.
+    #[arg(long, env = "LEDGERLINE_TOKENS", default_value = "", value_delimiter = ',')]
+    tokens: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let args = Args::parse();
+    let mut config = Config::new(
+        args.database_url,
+        KafkaConfig::new(args.kafka, "ledgerline-ledger"),
+    );
+    config.topics = Topics::with_prefix(args.topic_prefix);
+    config.group_id = args.group;
+    config.grpc_addr = args.grpc_addr;
+    config.tokens = args
+        .tokens
+        .iter()
+        .filter(|t| !t.is_empty())
+        .filter_map(|t| t.split_once('='))
+        .map(|(t, r)| {
+            let role = match r {
+                "auditor" => Role::Auditor,
+                "admin" => Role::Admin,
+                _ => Role::Other,
+            };
+            (t.to_owned(), role)
+        })
+        .collect();
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    ledgerline_ledger::run(config, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! The Kafka side of the fold: bounded batches in, one database transaction per batch.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use ledgerline_bus::topics::{DLQ_REASON_HEADER, dlq_of};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message as _, Offset, TopicPartitionList};
+use sqlx::{PgPool, Row};
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+use crate::engine::{BatchReport, DeadLetter, Engine, InRecord, TopicKind, WRITER_LOCK};
+
+/// Batch bounds: the consumer stops reading while a batch is written (backpressure).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub max_records: usize,
+    pub linger: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            max_records: 5000,
+            linger: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Folds one batch in one transaction (retrying on failure with a rebuilt engine).
+pub async fn fold_and_commit(
+    pool: &PgPool,
+    engine: &mut Engine,
+    producer: &FutureProducer,
+    group: &str,
+    batch: &[InRecord],
+) -> Result<BatchReport, Error> {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match try_fold(pool, engine, producer, group, batch).await {
+            Ok(r) => return Ok(r),
+            Err(e) if attempt < 5 => {
+                tracing::warn!(error = %e, attempt, "batch failed; rebuilding state and retrying");
+                *engine = Engine::new();
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn try_fold(
+    pool: &PgPool,
+    engine: &mut Engine,
+    producer: &FutureProducer,
+    group: &str,
+    batch: &[InRecord],
+) -> Result<BatchReport, Error> {
+    if engine.is_dirty() {
+        *engine = Engine::new();
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(WRITER_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    engine.catch_up(&mut tx).await?;
+    let (report, dead) = engine.fold_batch(&mut tx, group, batch).await?;
+    // The offsets of dead letters advance only once the broker has them.
+    send_dead_letters(producer, &dead).await?;
+    tx.commit().await?;
+    engine.committed();
+    Ok(report)
+}
+
+async fn send_dead_letters(producer: &FutureProducer, dead: &[DeadLetter]) -> Result<(), Error> {
+    try_join_all(dead.iter().map(|d| async move {
+        let topic = dlq_of(&d.record.topic);
+        let headers = OwnedHeaders::new().insert(Header {
+            key: DLQ_REASON_HEADER,
+            value: Some(d.reason.as_bytes()),
+        });
+        let mut rec: FutureRecord<'_, Vec<u8>, Vec<u8>> =
+            FutureRecord::to(&topic).headers(headers);
+        if let Some(k) = &d.record.key {
+            rec = rec.key(k);
+        }
+        if let Some(p) = &d.record.payload {
+            rec = rec.payload(p);
+        }
+        producer
+            .send(rec, Duration::from_secs(30))
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| Error::Kafka(e))
+    }))
+    .await?;
+    Ok(())
+}
+
+/// Consumes `topics` until `shutdown`, folding bounded batches.
+pub async fn run(
+    pool: PgPool,
+    consumer: StreamConsumer,
+    producer: FutureProducer,
+    topics: Vec<(String, TopicKind)>,
+    group: String,
+    limits: BatchLimits,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let kinds: HashMap<String, TopicKind> = topics.iter().cloned().collect();
+    let names: Vec<&str> = topics.iter().map(|(t, _)| t.as_str()).collect();
+    consumer.subscribe(&names).map_err(Error::Kafka)?;
+    let mut engine = Engine::new();
+    let mut assigned: HashSet<(String, i32)> = HashSet::new();
+    loop {
+        let first = tokio::select! {
+            () = shutdown.cancelled() => break,
+            m = consumer.recv() => m,
+        };
+        let mut batch = Vec::with_capacity(limits.max_records);
+        match first {
+            Ok(m) => push(&mut batch, &kinds, &m),
+            Err(e) => {
+                tracing::warn!(error = %e, "kafka receive error");
+                continue;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + limits.linger;
+        while batch.len() < limits.max_records {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(m)) => push(&mut batch, &kinds, &m),
+                Ok(Err(e)) => tracing::warn!(error = %e, "kafka receive error"),
+                Err(_) => break,
+            }
+        }
+        seek_new_assignments(&pool, &consumer, &group, &mut assigned).await?;
+        let report = fold_and_commit(&pool, &mut engine, &producer, &group, &batch).await?;
+        tracing::debug!(?report, "batch committed");
+        // Kafka's own commit is only a hint for tools: the database holds the truth.
+        let mut tpl = TopicPartitionList::new();
+        let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+        for r in &batch {
+            let e = next.entry((&r.topic, r.partition)).or_insert(0);
+            *e = (*e).max(r.offset + 1);
+        }
+        for ((t, p), o) in next {
+            let _ = tpl.add_partition_offset(t, p, Offset::Offset(o));
+        }
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+            tracing::debug!(error = %e, "offset hint not committed to kafka");
+        }
+    }
+    Ok(())
+}
+
+fn push(
+    batch: &mut Vec<InRecord>,
+    kinds: &HashMap<String, TopicKind>,
+    m: &rdkafka::message::BorrowedMessage<'_>,
+) {
+    let Some(kind) = kinds.get(m.topic()).copied() else {
+        return;
+    };
+    batch.push(InRecord {
+        topic: m.topic().to_owned(),
+        kind,
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().map(<[u8]>::to_vec),
+    });
+}
+
+/// On a new assignment, seek each new partition to the offset stored in PostgreSQL (records
+/// below it are also dropped under the writer lock, so this only saves re-reading).
+async fn seek_new_assignments(
+    pool: &PgPool,
+    consumer: &StreamConsumer,
+    group: &str,
+    assigned: &mut HashSet<(String, i32)>,
+) -> Result<(), Error> {
+    let Ok(now) = consumer.assignment() else {
+        return Ok(());
+    };
+    let current: HashSet<(String, i32)> = now
+        .elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect();
+    let fresh: Vec<(String, i32)> = current.difference(assigned).cloned().collect();
+    *assigned = current;
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let stored = sqlx::query(
+        "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = $1",
+    )
+    .bind(group)
+    .fetch_all(pool)
+    .await?;
+    for r in stored {
+        let tp: (String, i32) = (r.try_get(0)?, r.try_get(1)?);
+        if fresh.contains(&tp) {
+            let off: i64 = r.try_get(2)?;
+            if let Err(e) = consumer.seek(&tp.0, tp.1, Offset::Offset(off), Duration::from_secs(1))
+            {
+                tracing::debug!(error = %e, topic = %tp.0, partition = tp.1, "seek deferred");
+            }
+        }
+    }
+    Ok(())
+}

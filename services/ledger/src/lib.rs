@@ -1,0 +1,170 @@
+//! Ledgerline's ledger service.
+//!
+//! Consumes `stripe.events.v1` and `stripe.balance_transactions.v1`, posts every fact through
+//! the core, and stores entries, lines, raw facts, conflicts and hash-chain links in
+//! PostgreSQL together with the consumed offsets, in one transaction per bounded batch
+//! ([`engine`]); publishes committed entries to `ledger.entries.v1` through a transactional
+//! outbox ([`outbox`]); serves the auditors' `LedgerQuery` gRPC API ([`grpc`]).
+//!
+//! Architecture invariant: never calls Stripe; never posts by rules of its own (the core's
+//! `Ledger` is the join engine, restored from the stored facts).
+
+pub mod chain;
+pub mod consumer;
+pub mod engine;
+pub mod grpc;
+pub mod outbox;
+pub mod wire;
+
+use std::net::SocketAddr;
+
+use ledgerline_bus::{KafkaConfig, TopicSpec, Topics, ensure_topics};
+use ledgerline_bus::topics::dlq_of;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use tokio_util::sync::CancellationToken;
+
+pub use consumer::BatchLimits;
+pub use engine::{Engine, TopicKind};
+pub use grpc::Role;
+
+/// The migrations of `migrations/`, run at start.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Everything that can go wrong in the ledger.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("kafka: {0}")]
+    Kafka(rdkafka::error::KafkaError),
+    #[error("bus: {0}")]
+    Bus(#[from] ledgerline_bus::BusError),
+    #[error("gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("task: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// How to run one ledger instance.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub kafka: KafkaConfig,
+    pub topics: Topics,
+    /// Consumer group (and the key of the stored offsets).
+    pub group_id: String,
+    /// Partitions of the topics the ledger creates if missing.
+    pub partitions: i32,
+    pub batch: BatchLimits,
+    /// Whether to run the outbox publisher.
+    pub publish: bool,
+    /// gRPC listen address (port 0 picks one).
+    pub grpc_addr: SocketAddr,
+    /// Bearer tokens and their roles.
+    pub tokens: Vec<(String, Role)>,
+}
+
+impl Config {
+    pub fn new(database_url: impl Into<String>, kafka: KafkaConfig) -> Self {
+        Self {
+            database_url: database_url.into(),
+            kafka,
+            topics: Topics::default(),
+            group_id: "ledgerline-ledger".into(),
+            partitions: 6,
+            batch: BatchLimits::default(),
+            publish: true,
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// A started ledger: where it listens and the task to await.
+#[derive(Debug)]
+pub struct Running {
+    pub grpc_addr: SocketAddr,
+    pub pool: PgPool,
+    pub task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+/// Connects, migrates, creates missing topics and starts the consumer, the outbox publisher
+/// and the gRPC server; they stop at `shutdown`.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&config.database_url)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    let admin = config.kafka.admin()?;
+    let events = config.topics.stripe_events();
+    let bts = config.topics.stripe_balance_transactions();
+    let entries = config.topics.ledger_entries();
+    let specs: Vec<TopicSpec> = [&events, &bts, &entries]
+        .into_iter()
+        .map(|t| TopicSpec::new(t.as_str(), config.partitions))
+        .chain([&events, &bts].into_iter().map(|t| TopicSpec::new(dlq_of(t), 1)))
+        .collect();
+    ensure_topics(&admin, &specs).await?;
+    let consumer = config.kafka.consumer(&config.group_id)?;
+    let producer = config.kafka.idempotent_producer()?;
+    let listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
+    let grpc_addr = listener.local_addr()?;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(consumer::run(
+        pool.clone(),
+        consumer,
+        producer.clone(),
+        vec![
+            (events, TopicKind::Events),
+            (bts, TopicKind::BalanceTransactions),
+        ],
+        config.group_id.clone(),
+        config.batch,
+        shutdown.clone(),
+    ));
+    if config.publish {
+        tasks.spawn(outbox::run(
+            pool.clone(),
+            producer,
+            entries,
+            shutdown.clone(),
+        ));
+    }
+    tasks.spawn(grpc::serve(
+        pool.clone(),
+        config.tokens.clone(),
+        listener,
+        shutdown.clone(),
+    ));
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let mut result = Ok(());
+        while let Some(done) = tasks.join_next().await {
+            let r = done.map_err(Error::from).and_then(|r| r);
+            if let Err(e) = r {
+                tracing::error!(error = %e, "ledger task failed; stopping");
+                stop.cancel();
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        result
+    });
+    Ok(Running {
+        grpc_addr,
+        pool,
+        task,
+    })
+}
+
+/// Runs until `shutdown`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
+    start(config, shutdown).await?.task.await?
+}
