@@ -82,7 +82,12 @@ impl Canonical {
         field(self.source_kind.as_bytes());
         field(self.source_id.as_bytes());
         field(&self.effective_at.to_be_bytes());
-        field(self.reverses.map(|r| *r.as_bytes()).unwrap_or_default().as_slice());
+        field(
+            self.reverses
+                .map(|r| *r.as_bytes())
+                .unwrap_or_default()
+                .as_slice(),
+        );
         field(self.description.as_bytes());
         for (i, l) in self.lines.iter().enumerate() {
             field(&u64::try_from(i).unwrap_or(u64::MAX).to_be_bytes());
@@ -177,7 +182,9 @@ pub(crate) const ENTRY_COLUMNS: &str = "e.entry_id, e.ledger, e.rule, e.source_k
 pub(crate) fn canonical_from_row(r: &sqlx::postgres::PgRow) -> Result<Canonical, sqlx::Error> {
     let accounts: Vec<String> = r.try_get::<Option<Vec<String>>, _>(8)?.unwrap_or_default();
     let currencies: Vec<String> = r.try_get::<Option<Vec<String>>, _>(9)?.unwrap_or_default();
-    let amounts: Vec<Decimal> = r.try_get::<Option<Vec<Decimal>>, _>(10)?.unwrap_or_default();
+    let amounts: Vec<Decimal> = r
+        .try_get::<Option<Vec<Decimal>>, _>(10)?
+        .unwrap_or_default();
     Ok(Canonical {
         entry_id: r.try_get(0)?,
         ledger: r.try_get(1)?,
@@ -198,6 +205,18 @@ pub(crate) fn canonical_from_row(r: &sqlx::postgres::PgRow) -> Result<Canonical,
             })
             .collect(),
     })
+}
+
+/// Every stored entry in canonical form, by id.
+pub async fn stored_entries(conn: &mut PgConnection) -> Result<Vec<Canonical>, Error> {
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal_entries e ORDER BY e.entry_id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(canonical_from_row)
+        .collect::<Result<_, _>>()?)
 }
 
 /// Recomputes every chain from the stored rows.
@@ -237,7 +256,11 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, Error> {
             if let Some(p) = problem
                 && bad.as_ref().is_none_or(|(s, _, _)| recorded < *s)
             {
-                bad = Some((recorded, canon.entry_id, format!("{p} (chain {chain}, #{seq})")));
+                bad = Some((
+                    recorded,
+                    canon.entry_id,
+                    format!("{p} (chain {chain}, #{seq})"),
+                ));
             }
         }
     }

@@ -85,8 +85,7 @@ async fn send_dead_letters(producer: &FutureProducer, dead: &[DeadLetter]) -> Re
             key: DLQ_REASON_HEADER,
             value: Some(d.reason.as_bytes()),
         });
-        let mut rec: FutureRecord<'_, Vec<u8>, Vec<u8>> =
-            FutureRecord::to(&topic).headers(headers);
+        let mut rec: FutureRecord<'_, Vec<u8>, Vec<u8>> = FutureRecord::to(&topic).headers(headers);
         if let Some(k) = &d.record.key {
             rec = rec.key(k);
         }

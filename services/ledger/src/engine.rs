@@ -143,6 +143,11 @@ pub fn decode(kind: TopicKind, payload: Option<&[u8]>) -> Result<(String, Vec<u8
     Ok((account, raw))
 }
 
+/// A Stripe unix time as the database's `timestamptz`.
+pub fn timestamp_of(unix: i64) -> DateTime<Utc> {
+    timestamp(unix)
+}
+
 pub(crate) fn timestamp(unix: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(unix, 0).unwrap_or(DateTime::UNIX_EPOCH)
 }
@@ -269,9 +274,7 @@ impl Engine {
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
-        .map(|r| -> Result<_, sqlx::Error> {
-            Ok(((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?))
-        })
+        .map(|r| -> Result<_, sqlx::Error> { Ok(((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?)) })
         .collect::<Result<_, _>>()?;
         let mut heads: HashMap<String, Head> = chain::load_heads(conn).await?;
 

@@ -18,8 +18,8 @@ pub mod wire;
 
 use std::net::SocketAddr;
 
-use ledgerline_bus::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 use ledgerline_bus::topics::dlq_of;
+use ledgerline_bus::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -107,7 +107,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let specs: Vec<TopicSpec> = [&events, &bts, &entries]
         .into_iter()
         .map(|t| TopicSpec::new(t.as_str(), config.partitions))
-        .chain([&events, &bts].into_iter().map(|t| TopicSpec::new(dlq_of(t), 1)))
+        .chain(
+            [&events, &bts]
+                .into_iter()
+                .map(|t| TopicSpec::new(dlq_of(t), 1)),
+        )
         .collect();
     ensure_topics(&admin, &specs).await?;
     let consumer = config.kafka.consumer(&config.group_id)?;

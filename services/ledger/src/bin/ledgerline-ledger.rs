@@ -21,7 +21,12 @@ struct Args {
     #[arg(long, env = "LEDGERLINE_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     grpc_addr: SocketAddr,
     /// `token=role` pairs (roles: auditor, admin), comma separated.
-    #[arg(long, env = "LEDGERLINE_TOKENS", default_value = "", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "LEDGERLINE_TOKENS",
+        default_value = "",
+        value_delimiter = ','
+    )]
     tokens: Vec<String>,
 }
 

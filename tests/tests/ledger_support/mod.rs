@@ -1,0 +1,299 @@
+//! Helpers for the ledger's end-to-end tests: stripe-sim worlds produced straight into Kafka,
+//! the in-memory core fold of the same facts, ledger instances, and reading the books back.
+#![allow(dead_code, clippy::unwrap_used, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ledgerline_bus::topics::stripe_object_key;
+use ledgerline_bus::{KafkaConfig, TopicSpec, Topics, ensure_topics};
+use ledgerline_core::{Account, Currency, Ledger};
+use ledgerline_ledger::chain::Canonical;
+use ledgerline_ledger::{Config, Running};
+use ledgerline_proto::stripe::v1::{BalanceTransactionRecord, IngestSource, StripeEventRecord};
+use ledgerline_stripe_sim::object::ObjectKind;
+use ledgerline_stripe_sim::world::{World, WorldConfig};
+use ledgerline_tests::{database_url, kafka_bootstrap_servers, unique_name};
+use prost::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rust_decimal::Decimal;
+use sqlx::{PgPool, Row};
+use tokio_util::sync::CancellationToken;
+
+pub const PLATFORM: &str = "acct_platform";
+pub const PARTITIONS: i32 = 3;
+
+/// One fact as it goes on the wire.
+pub struct WireFact {
+    pub topic_is_events: bool,
+    pub account: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub raw: Vec<u8>,
+}
+
+pub fn world_facts(seed: u64, n: u64) -> (World, Vec<WireFact>) {
+    let world = World::generate(&WorldConfig::with_facts(seed, n));
+    let mut out = Vec::new();
+    for o in &world.objects {
+        let account = o.account.clone().unwrap_or_else(|| PLATFORM.to_owned());
+        match o.kind {
+            ObjectKind::Event => {
+                let v: serde_json::Value = serde_json::from_str(&o.json).unwrap();
+                let object_id = v["data"]["object"]["id"].as_str().unwrap_or("").to_owned();
+                let record = StripeEventRecord {
+                    event_id: o.id.clone(),
+                    event_type: v["type"].as_str().unwrap_or("").to_owned(),
+                    account: account.clone(),
+                    livemode: o.livemode,
+                    created: o.created,
+                    source: IngestSource::Webhook as i32,
+                    object_id: object_id.clone(),
+                    raw_json: o.json.clone().into_bytes(),
+                    ..Default::default()
+                };
+                out.push(WireFact {
+                    topic_is_events: true,
+                    key: stripe_object_key(&account, &object_id),
+                    account,
+                    payload: record.encode_to_vec(),
+                    raw: o.json.clone().into_bytes(),
+                });
+            }
+            ObjectKind::BalanceTransaction => {
+                let record = BalanceTransactionRecord {
+                    balance_transaction_id: o.id.clone(),
+                    account: account.clone(),
+                    livemode: o.livemode,
+                    created: o.created,
+                    available_on: o.available_on.unwrap_or_default(),
+                    source: IngestSource::BalanceTransactionsApi as i32,
+                    raw_json: o.json.clone().into_bytes(),
+                    ..Default::default()
+                };
+                out.push(WireFact {
+                    topic_is_events: false,
+                    key: stripe_object_key(&account, &o.id),
+                    account,
+                    payload: record.encode_to_vec(),
+                    raw: o.json.clone().into_bytes(),
+                });
+            }
+            _ => {}
+        }
+    }
+    (world, out)
+}
+
+/// The core's in-memory fold of the same facts: the model the database must equal.
+pub fn model(facts: &[WireFact]) -> Ledger {
+    let mut l = Ledger::new();
+    for f in facts {
+        let _ = l.apply(&f.account, &f.raw);
+    }
+    l
+}
+
+pub fn kafka(client: &str) -> KafkaConfig {
+    KafkaConfig::new(kafka_bootstrap_servers(), client)
+        // A killed instance's partitions move on quickly.
+        .with("session.timeout.ms", "6000")
+        .with("heartbeat.interval.ms", "500")
+}
+
+pub async fn create_topics(topics: &Topics) {
+    let admin = kafka("ledger-test-admin").admin().unwrap();
+    let specs: Vec<TopicSpec> = [
+        topics.stripe_events(),
+        topics.stripe_balance_transactions(),
+        topics.ledger_entries(),
+    ]
+    .into_iter()
+    .map(|t| TopicSpec::new(t, PARTITIONS))
+    .collect();
+    ensure_topics(&admin, &specs).await.unwrap();
+}
+
+/// Produces the facts (and the extra raw records) and returns how many records went out.
+pub async fn produce(topics: &Topics, facts: &[WireFact], duplicate_every: usize) -> usize {
+    let producer: FutureProducer = kafka("ledger-test-producer").idempotent_producer().unwrap();
+    let events = topics.stripe_events();
+    let bts = topics.stripe_balance_transactions();
+    let mut sends = Vec::new();
+    let mut count = 0;
+    let dup = facts.iter().step_by(duplicate_every.max(1));
+    for f in facts.iter().chain(dup) {
+        let topic = if f.topic_is_events { &events } else { &bts };
+        sends.push(producer.send(
+            FutureRecord::to(topic).key(&f.key).payload(&f.payload),
+            Duration::from_secs(60),
+        ));
+        count += 1;
+        if sends.len() >= 2000 {
+            for s in futures::future::join_all(sends.drain(..)).await {
+                s.map_err(|(e, _)| e).unwrap();
+            }
+        }
+    }
+    for s in futures::future::join_all(sends).await {
+        s.map_err(|(e, _)| e).unwrap();
+    }
+    count
+}
+
+pub async fn produce_raw(topic: &str, key: &str, payload: &[u8]) {
+    let producer: FutureProducer = kafka("ledger-test-producer").idempotent_producer().unwrap();
+    producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(60),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+}
+
+pub fn config(db_url: &str, topics: &Topics, group: &str) -> Config {
+    let mut c = Config::new(db_url, kafka(&unique_name("ledger")));
+    c.topics = topics.clone();
+    c.group_id = group.to_owned();
+    c.partitions = PARTITIONS;
+    c
+}
+
+/// The database URL of a fresh database (the ledger migrates it itself).
+pub async fn fresh_db(prefix: &str) -> (PgPool, String) {
+    let (pool, name) = ledgerline_tests::fresh_database(prefix).await.unwrap();
+    let mut url: url_like::Url = database_url().parse().unwrap();
+    url.set_database(&name);
+    (pool, url.to_string())
+}
+
+/// Minimal URL surgery: replaces the path (database name) of a `postgres://` URL.
+pub mod url_like {
+    pub struct Url {
+        base: String,
+        query: String,
+        db: String,
+    }
+    impl std::str::FromStr for Url {
+        type Err = String;
+        fn from_str(s: &str) -> Result<Self, String> {
+            let (head, query) = s.split_once('?').map_or((s, ""), |(h, q)| (h, q));
+            let scheme_end = head.find("://").ok_or("no scheme")? + 3;
+            let path_start = head[scheme_end..]
+                .find('/')
+                .map_or(head.len(), |i| i + scheme_end);
+            Ok(Self {
+                base: head[..path_start].to_owned(),
+                query: query.to_owned(),
+                db: head[path_start..].trim_start_matches('/').to_owned(),
+            })
+        }
+    }
+    impl Url {
+        pub fn set_database(&mut self, db: &str) {
+            db.clone_into(&mut self.db);
+        }
+    }
+    impl std::fmt::Display for Url {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}/{}", self.base, self.db)?;
+            if !self.query.is_empty() {
+                write!(f, "?{}", self.query)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+pub async fn start(config: Config) -> (Running, CancellationToken) {
+    let stop = CancellationToken::new();
+    let running = ledgerline_ledger::start(config, stop.clone())
+        .await
+        .unwrap();
+    (running, stop)
+}
+
+/// Waits until the group's stored offsets cover `records` records.
+pub async fn wait_for_offsets(pool: &PgPool, group: &str, records: usize, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets WHERE consumer_group = $1",
+        )
+        .bind(group)
+        .fetch_one(pool)
+        .await
+        .unwrap_or(0);
+        if usize::try_from(done).unwrap() >= records {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ledger folded {done} of {records} records in time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every stored entry, by id, with its canonical digest.
+pub async fn stored_digests(pool: &PgPool) -> BTreeMap<uuid::Uuid, [u8; 32]> {
+    let mut conn = pool.acquire().await.unwrap();
+    ledgerline_ledger::chain::stored_entries(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.entry_id, c.digest()))
+        .collect()
+}
+
+pub fn model_digests(l: &Ledger) -> BTreeMap<uuid::Uuid, [u8; 32]> {
+    l.entries()
+        .iter()
+        .map(|e| {
+            let c = Canonical::from_entry(e);
+            (c.entry_id, c.digest())
+        })
+        .collect()
+}
+
+pub async fn chain_heads(pool: &PgPool) -> Vec<(String, i64, Vec<u8>)> {
+    sqlx::query("SELECT chain, length, head FROM ledger_chain_heads ORDER BY chain")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+/// Asserts the books' Stripe balances equal stripe-sim's ground truth at the world's end.
+pub async fn assert_ground_truth(pool: &PgPool, world: &World) {
+    let pending = Account::StripePending.to_string();
+    let available = Account::StripeAvailable.to_string();
+    let end = ledgerline_ledger::engine::timestamp_of(world.truth.end);
+    for (ac, bal) in &world.truth.balances {
+        let ledger = ac.account.clone().unwrap_or_else(|| PLATFORM.to_owned());
+        let sum: Option<Decimal> = sqlx::query_scalar(
+            "SELECT sum(l.amount) FROM journal_lines l JOIN journal_entries e USING (entry_id) \
+             WHERE e.ledger = $1 AND l.currency = $2 AND l.account IN ($3, $4) AND e.effective_at <= $5",
+        )
+        .bind(&ledger)
+        .bind(&ac.currency)
+        .bind(&pending)
+        .bind(&available)
+        .bind(end)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let currency = Currency::parse(&ac.currency).unwrap();
+        let got = currency.decimal_to_minor(sum.unwrap_or_default()).unwrap();
+        assert_eq!(
+            got,
+            bal.pending + bal.available,
+            "Stripe balance of {ledger} in {}",
+            ac.currency
+        );
+    }
+}
