@@ -215,6 +215,18 @@ pub async fn start(config: Config) -> (Running, CancellationToken) {
     (running, stop)
 }
 
+/// How many records the group's stored offsets cover.
+pub async fn folded(pool: &PgPool, group: &str) -> usize {
+    let done: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets WHERE consumer_group = $1",
+    )
+    .bind(group)
+    .fetch_one(pool)
+    .await
+    .unwrap_or(0);
+    usize::try_from(done).unwrap()
+}
+
 /// Waits until the group's stored offsets cover `records` records.
 pub async fn wait_for_offsets(pool: &PgPool, group: &str, records: usize, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
