@@ -65,6 +65,6 @@ fn small_world_is_pinned() {
     assert_eq!(n, 467);
     assert_eq!(
         h,
-        "85c71cf4b91581f21127ed4ff6f3fa0a3ed115395567ab4851873ad4ccfb55d2"
+        "574bcb40e6fc3282eb65b9967092c15b7e230f885d8498324824e4adae7aa698"
     );
 }

@@ -449,6 +449,56 @@ fn check_world(cfg: &WorldConfig) {
             assert!(int(v, "amount") >= 50);
         }
     }
+    // the same charges and the credit notes' refunds, in the settlement currency (their BTs)
+    let bt_amount: BTreeMap<(Option<String>, &str), (String, i64)> =
+        of_kind(&all, ObjectKind::BalanceTransaction)
+            .map(|b| {
+                (
+                    (b.obj.account.clone(), b.obj.id.as_str()),
+                    (str_of(&b.v, "currency").to_owned(), int(&b.v, "amount")),
+                )
+            })
+            .collect();
+    let mut settled: Sums = BTreeMap::new();
+    for ch in of_kind(&all, ObjectKind::Charge) {
+        let v = &ch.v;
+        let Some(pi) = v["payment_intent"].as_str() else {
+            continue;
+        };
+        if str_of(v, "status") != "succeeded"
+            || invoice_pis.contains(pi)
+            || invoice_charges.contains(ch.obj.id.as_str())
+        {
+            continue;
+        }
+        let (cur, amount) = &bt_amount[&(ch.obj.account.clone(), str_of(v, "balance_transaction"))];
+        *settled
+            .entry((ch.obj.account.clone(), cur.clone()))
+            .or_default() += amount;
+    }
+    let mut cn_refunds: Sums = BTreeMap::new();
+    for r in of_kind(&all, ObjectKind::Refund) {
+        if r.v["metadata"]["credit_note"].is_string() {
+            let (cur, amount) =
+                &bt_amount[&(r.obj.account.clone(), str_of(&r.v, "balance_transaction"))];
+            *cn_refunds
+                .entry((r.obj.account.clone(), cur.clone()))
+                .or_default() -= amount;
+        }
+    }
+    for (k, t) in &truth.totals {
+        let key = (k.account.clone(), k.currency.clone());
+        assert_eq!(
+            t.uninvoiced_sales_settled,
+            settled.get(&key).copied().unwrap_or(0),
+            "uninvoiced_sales_settled {k:?}"
+        );
+        assert_eq!(
+            t.credit_note_refunds_settled,
+            cn_refunds.get(&key).copied().unwrap_or(0),
+            "credit_note_refunds_settled {k:?}"
+        );
+    }
     for ((acct, cur), want) in &revenue {
         let k = AccountCurrency {
             account: acct.clone(),

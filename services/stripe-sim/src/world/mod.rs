@@ -95,7 +95,8 @@ pub struct WorldConfig {
     pub connected_accounts: u32,
     /// Events created before this instant are rendered in [`LEGACY_API_VERSION`] (invoices with
     /// `charge`, `payment_intent`, `paid`, `paid_out_of_band`, `subscription`, `tax`; charges and
-    /// payment intents with `invoice`; no `invoice_payment.paid` events).
+    /// payment intents with `invoice`; no `invoice_payment.paid` events, so no partial payments
+    /// of an invoice either: one charge pays it, as before 2025-05-28.basil).
     pub legacy_api_until: Option<i64>,
     pub livemode: bool,
     /// Record the balance step function for [`GroundTruth::balance_at`] (memory grows with the

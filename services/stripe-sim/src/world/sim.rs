@@ -1414,7 +1414,13 @@ impl Sim {
                 t.uninvoiced_sales += amount;
             }
         }
-        self.tot(acct, settle).charges_settled += settled;
+        {
+            let t = self.tot(acct, settle);
+            t.charges_settled += settled;
+            if !has_invoice {
+                t.uninvoiced_sales_settled += settled;
+            }
+        }
         let Some(p) = self.payments.get(&k).cloned() else {
             return;
         };
@@ -1671,6 +1677,13 @@ impl Sim {
     }
 
     fn pay_partial(&mut self, k: u64) {
+        // Partial payments of an invoice came with 2025-05-28.basil (invoice payments,
+        // `invoice_payment.paid`): before that an invoice had one `charge`, and a history
+        // rendered in the legacy version has no way to show a second one. The invoice is then
+        // paid in full by its next attempt.
+        if self.ver() == Ver::Legacy {
+            return;
+        }
         let Some(inv) = self.invoices.get(&k) else {
             return;
         };
@@ -2093,7 +2106,13 @@ impl Sim {
                 t.refunds_for_credit_notes += amount;
             }
         }
-        self.tot(acct, settle).refunds_settled += settled;
+        {
+            let t = self.tot(acct, settle);
+            t.refunds_settled += settled;
+            if refund.credit_note.is_some() {
+                t.credit_note_refunds_settled += settled;
+            }
+        }
         let Some(p) = self.payments.get(&k).cloned() else {
             return;
         };

@@ -75,6 +75,9 @@ pub struct Totals {
     // ---- settlement (balance) currency ----
     /// Σ `amount` of `charge` balance transactions (reporting_category `charge`).
     pub charges_settled: i64,
+    /// The part of `charges_settled` from charges that belong to no invoice (the settlement
+    /// currency counterpart of `uninvoiced_sales`).
+    pub uninvoiced_sales_settled: i64,
     /// Σ `fee_details[].amount` of every balance transaction, by `fee_details[].type`
     /// (`stripe_fee` includes dispute fees and their returns; `application_fee` is what a
     /// connected account paid the platform; `tax` is VAT on Stripe fees).
@@ -83,6 +86,9 @@ pub struct Totals {
     pub fees_total: i64,
     /// −Σ `amount` of `refund` balance transactions (positive number).
     pub refunds_settled: i64,
+    /// The part of `refunds_settled` from refunds created for a post-payment credit note (the
+    /// settlement currency counterpart of `refunds_for_credit_notes`).
+    pub credit_note_refunds_settled: i64,
     /// −Σ `amount` of dispute withdrawals (reporting_category `dispute`; positive number).
     pub dispute_withdrawals: i64,
     /// Σ `amount` of dispute reinstatements (reporting_category `dispute_reversal`).
