@@ -109,6 +109,9 @@ pub enum Account {
     Refunds,
     /// `income:application_fees`: Connect application fees earned (platform).
     ApplicationFees,
+    /// `income:platform_transfers`: Connect transfers received from the platform (on a
+    /// connected account's own books).
+    PlatformTransfers,
     /// `expenses:stripe_fees:{type}`: Stripe fees by fee type.
     StripeFees(FeeType),
     /// `expenses:disputes`: disputed amounts withdrawn (lost or not yet won).
@@ -141,9 +144,8 @@ impl Account {
             | ClearingOffStripe
             | ClearingConnectTransfers => AccountClass::Assets,
             CustomerCredit(_) | Tax | Connect(_) => AccountClass::Liabilities,
-            Revenue | Discounts | UninvoicedSales | Refunds | ApplicationFees => {
-                AccountClass::Income
-            }
+            Revenue | Discounts | UninvoicedSales | Refunds | ApplicationFees
+            | PlatformTransfers => AccountClass::Income,
             StripeFees(_) | Disputes | BadDebt | BankFees | StripeAdjustments => {
                 AccountClass::Expenses
             }
@@ -179,6 +181,7 @@ impl Account {
             UninvoicedSales => "Sales by Stripe charge without an invoice".into(),
             Refunds => "Refunds without a credit note (contra-revenue)".into(),
             ApplicationFees => "Connect application fees earned".into(),
+            PlatformTransfers => "Transfers received from the Connect platform".into(),
             StripeFees(t) => format!("Stripe fees: {}", t.as_str().replace('_', " ")),
             Disputes => "Disputed payments withdrawn (chargebacks)".into(),
             BadDebt => "Bad debt: invoices written off as uncollectible".into(),
@@ -207,6 +210,7 @@ impl Account {
             "income:uninvoiced_sales" => Some(UninvoicedSales),
             "income:refunds" => Some(Refunds),
             "income:application_fees" => Some(ApplicationFees),
+            "income:platform_transfers" => Some(PlatformTransfers),
             "expenses:disputes" => Some(Disputes),
             "expenses:bad_debt" => Some(BadDebt),
             "expenses:bank_fees" => Some(BankFees),
@@ -257,6 +261,7 @@ impl fmt::Display for Account {
             UninvoicedSales => f.write_str("income:uninvoiced_sales"),
             Refunds => f.write_str("income:refunds"),
             ApplicationFees => f.write_str("income:application_fees"),
+            PlatformTransfers => f.write_str("income:platform_transfers"),
             StripeFees(t) => write!(f, "expenses:stripe_fees:{}", t.as_str()),
             Disputes => f.write_str("expenses:disputes"),
             BadDebt => f.write_str("expenses:bad_debt"),
@@ -298,6 +303,7 @@ mod tests {
             Account::UninvoicedSales,
             Account::Refunds,
             Account::ApplicationFees,
+            Account::PlatformTransfers,
             Account::StripeFees(FeeType::StripeFee),
             Account::StripeFees(FeeType::Other("stripe_fx_fee".into())),
             Account::Disputes,

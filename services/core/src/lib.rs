@@ -71,6 +71,7 @@
 //! | `fee` | `expenses:stripe_fees:{type}` |
 //! | `payout`, `payout_reversal` | `assets:bank:in_transit` |
 //! | `transfer`, `transfer_reversal` | `assets:clearing:connect_transfers` |
+//! | the same, of type `payment…` (a connected account's side) | `income:platform_transfers` |
 //! | `platform_earning`, `platform_earning_refund` | `income:application_fees` |
 //! | `topup`, `topup_reversal` | `assets:bank` |
 //! | `other_adjustment` | `expenses:stripe_adjustments` |
@@ -105,8 +106,9 @@
 //! so every order of arrival ends with the same entries, income in the right account, and
 //! `assets:clearing:stripe_payments` at zero. What stays in the clearing account is exactly
 //! the invoice payments whose balance transaction has not arrived (a reconciliation break
-//! if it persists). A `payment_intent` claim meets its charge once any charge or
-//! PaymentIntent event links the two.
+//! if it persists). A `payment_intent` claim meets its charge once a charge or PaymentIntent
+//! event links the PaymentIntent to its *succeeded* charge (a failed attempt never links: it
+//! has no balance transaction to meet).
 //!
 //! ## Invoices
 //!
@@ -150,15 +152,20 @@
 //! payout's money returns through its `payout_reversal` balance transaction, and a payout
 //! that fails after `payout.paid` gets that entry reversed. A transfer's balance transaction
 //! moves money to `assets:clearing:connect_transfers`; `transfer.created` names the connected
-//! account (`Dr liabilities:connect:{account}`); reversals undo both. Application fees are
-//! `income:application_fees` on the platform and `expenses:stripe_fees:application_fee` on
-//! the connected account (a `fee_details` item). Events of a connected account carry
-//! `account` and post to that account's own ledger.
+//! account (`Dr liabilities:connect:{account}`); reversals undo both. On the connected
+//! account's own books the transfer arrives as a `payment` balance transaction (and leaves
+//! again as a `payment_refund`/`payment_reversal`), which no event meets: it posts to
+//! `income:platform_transfers`. Application fees are `income:application_fees` on the
+//! platform and `expenses:stripe_fees:application_fee` on the connected account (a
+//! `fee_details` item). Events of a connected account carry `account` and post to that
+//! account's own ledger.
 //!
 //! ## What posts nothing
 //!
 //! Unknown event types are [`rules::SkipKind::Unsupported`] with a reason (the service
-//! records or dead-letters them). Malformed JSON, missing fields and contradictory amounts are
+//! records or dead-letters them). The other events of the families the rules read (payout
+//! and transfer status changes, `invoice.updated`, charge and PaymentIntent events, …) are
+//! [`rules::SkipKind::NoAccountingEffect`], some of them still linking facts. Malformed JSON, missing fields and contradictory amounts are
 //! [`PostError`]s. Nothing panics.
 
 pub mod account;

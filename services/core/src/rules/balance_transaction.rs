@@ -50,6 +50,10 @@ pub(crate) fn route(category: &str, kind: &str) -> Route {
         "dispute" | "dispute_reversal" => plain(Disputes),
         "fee" => plain(StripeFees(FeeType::from_stripe(kind))),
         "payout" | "payout_reversal" => plain(BankInTransit),
+        // The destination's side of a Connect transfer (`payment`, `payment_refund`,
+        // `payment_reversal` on the connected account) names no transfer event to meet: it
+        // is money from (or back to) the platform.
+        "transfer" | "transfer_reversal" if kind.starts_with("payment") => plain(PlatformTransfers),
         "transfer" | "transfer_reversal" => plain(ClearingConnectTransfers),
         "platform_earning" | "platform_earning_refund" => plain(ApplicationFees),
         "topup" | "topup_reversal" => plain(Bank),

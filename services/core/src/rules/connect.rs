@@ -53,8 +53,15 @@ pub(super) fn transfer_reversed(ctx: &mut Ctx<'_, '_, '_>) -> Result<(), PostErr
     Ok(())
 }
 
+/// A PaymentIntent's *succeeded* charge. A failed attempt is also a charge of the same
+/// PaymentIntent (and a failed PaymentIntent's `latest_charge`), but it never settles: linking
+/// it would leave the invoice payment's claim waiting for money that never comes, and which
+/// charge won would depend on arrival order.
 pub(super) fn remember_charge_alias(ctx: &mut Ctx<'_, '_, '_>) {
     let o = ctx.obj;
+    if text(&o.status) != Some("succeeded") {
+        return;
+    }
     let (pi, ch) = match text(&o.object) {
         Some("charge") => (text(&o.payment_intent), text(&o.id)),
         Some("payment_intent") => (text(&o.id), text(&o.latest_charge)),

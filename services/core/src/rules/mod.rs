@@ -263,6 +263,12 @@ fn post_event(ev: &Event<'_>, out: &mut Posting) -> Result<(), PostError> {
             ctx.nothing("no accounting effect");
             Ok(())
         }
+        _ if family == "payout" || family == "transfer" => {
+            ctx.nothing(
+                "the money moves by balance transactions and the paid, failed and created events",
+            );
+            Ok(())
+        }
         _ if family == "charge" || family == "payment_intent" => {
             connect::remember_charge_alias(&mut ctx);
             ctx.nothing("charges post from their balance transactions");
