@@ -43,6 +43,8 @@ pub enum Error {
     Bus(#[from] ledgerline_bus::BusError),
     #[error("gRPC server: {0}")]
     Grpc(#[from] tonic::transport::Error),
+    #[error("gRPC reflection: {0}")]
+    Reflection(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     #[error("task: {0}")]
