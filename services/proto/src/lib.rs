@@ -5,7 +5,8 @@
 //! as the project grows, the conversions between wire types and `ledgerline-core` types;
 //! it holds no logic of its own.
 
-/// Envelopes of the Stripe facts on `stripe.events.v1` and `stripe.balance_transactions.v1`.
+/// Envelopes of the Stripe facts on `stripe.events.v1`, `stripe.balance_transactions.v1` and
+/// `stripe.payouts.v1`.
 pub mod stripe {
     pub mod v1 {
         #![allow(unreachable_pub, clippy::doc_markdown)]

@@ -1,0 +1,206 @@
+//! Durable ingester state in PostgreSQL (migration `20261122000100_ingester_cursors.sql`).
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::PgPool;
+
+use crate::IngesterError;
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Store {
+        Store { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn cursor<T: DeserializeOwned>(
+        &self,
+        scope: &str,
+        stream: &str,
+    ) -> Result<Option<T>, IngesterError> {
+        let row: Option<(serde_json::Value,)> = sqlx::query_as(
+            "SELECT position FROM ingester_cursors WHERE scope = $1 AND stream = $2",
+        )
+        .bind(scope)
+        .bind(stream)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some((v,)) => Ok(serde_json::from_value(v).ok()),
+        }
+    }
+
+    /// Call only after Kafka acknowledged everything `position` covers.
+    pub async fn save_cursor<T: Serialize>(
+        &self,
+        scope: &str,
+        stream: &str,
+        position: &T,
+    ) -> Result<(), IngesterError> {
+        let v =
+            serde_json::to_value(position).map_err(|e| IngesterError::Internal(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO ingester_cursors (scope, stream, position, updated_at) VALUES ($1, $2, $3, now()) \
+             ON CONFLICT (scope, stream) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
+        )
+        .bind(scope)
+        .bind(stream)
+        .bind(v)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn upsert_pending_bts(
+        &self,
+        scope: &str,
+        rows: &[(String, i64, i64)],
+    ) -> Result<(), IngesterError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        let created: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let avail: Vec<i64> = rows.iter().map(|r| r.2).collect();
+        sqlx::query(
+            "INSERT INTO ingester_pending_balance_transactions (scope, id, created, available_on) \
+             SELECT $1, * FROM UNNEST($2::text[], $3::bigint[], $4::bigint[]) \
+             ON CONFLICT (scope, id) DO UPDATE SET available_on = EXCLUDED.available_on",
+        )
+        .bind(scope)
+        .bind(&ids)
+        .bind(&created)
+        .bind(&avail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_pending_bts(
+        &self,
+        scope: &str,
+        ids: &[String],
+    ) -> Result<(), IngesterError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "DELETE FROM ingester_pending_balance_transactions WHERE scope = $1 AND id = ANY($2)",
+        )
+        .bind(scope)
+        .bind(ids)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// `(min created, min available_on, count)` of the pending set.
+    pub async fn pending_bt_window(
+        &self,
+        scope: &str,
+    ) -> Result<Option<(i64, i64, i64)>, IngesterError> {
+        let row: (Option<i64>, Option<i64>, i64) = sqlx::query_as(
+            "SELECT min(created), min(available_on), count(*) FROM ingester_pending_balance_transactions WHERE scope = $1",
+        )
+        .bind(scope)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(match row {
+            (Some(c), Some(a), n) => Some((c, a, n)),
+            _ => None,
+        })
+    }
+
+    pub async fn pending_bt_ids(
+        &self,
+        scope: &str,
+    ) -> Result<std::collections::HashSet<String>, IngesterError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM ingester_pending_balance_transactions WHERE scope = $1")
+                .bind(scope)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    pub async fn add_pending_payouts(
+        &self,
+        scope: &str,
+        ids: &[String],
+    ) -> Result<(), IngesterError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO ingester_pending_payouts (scope, payout_id) SELECT $1, * FROM UNNEST($2::text[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(scope)
+        .bind(ids)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn pending_payouts(&self, scope: &str) -> Result<Vec<String>, IngesterError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT payout_id FROM ingester_pending_payouts WHERE scope = $1 ORDER BY payout_id LIMIT 500",
+        )
+        .bind(scope)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    pub async fn done_payout(&self, scope: &str, id: &str) -> Result<(), IngesterError> {
+        sqlx::query("DELETE FROM ingester_pending_payouts WHERE scope = $1 AND payout_id = $2")
+            .bind(scope)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn webhook_endpoint(
+        &self,
+        name: &str,
+        mode: &str,
+    ) -> Result<Option<(String, String, String)>, IngesterError> {
+        Ok(sqlx::query_as(
+            "SELECT endpoint_id, url, secret FROM ingester_webhook_endpoints WHERE name = $1 AND mode = $2",
+        )
+        .bind(name)
+        .bind(mode)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn save_webhook_endpoint(
+        &self,
+        name: &str,
+        mode: &str,
+        id: &str,
+        url: &str,
+        secret: &str,
+    ) -> Result<(), IngesterError> {
+        sqlx::query(
+            "INSERT INTO ingester_webhook_endpoints (name, mode, endpoint_id, url, secret) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (name, mode) DO UPDATE SET endpoint_id = EXCLUDED.endpoint_id, url = EXCLUDED.url, secret = EXCLUDED.secret",
+        )
+        .bind(name)
+        .bind(mode)
+        .bind(id)
+        .bind(url)
+        .bind(secret)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! The webhook receiver: verifies `Stripe-Signature` over the raw body, publishes the body
+//! untouched, and answers 2xx only after Kafka acknowledged. Refusals are 400 and publish
+//! nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use ledgerline_proto::stripe::v1::IngestSource;
+use ledgerline_stripe::{Client, WebhookSecret, WebhookVerifier};
+use serde::Deserialize;
+
+use crate::filters::Filters;
+use crate::metrics::Metrics;
+use crate::publish::Publisher;
+use crate::records::{self, EventHead};
+use crate::store::Store;
+use crate::{Clock, IngesterError};
+
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub name: String,
+    pub platform_account: String,
+    pub verifier: WebhookVerifier,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub endpoints: Arc<Vec<Endpoint>>,
+    pub publisher: Publisher,
+    pub metrics: Arc<Metrics>,
+    pub clock: Clock,
+    pub filters: Arc<Filters>,
+    pub ready: Arc<AtomicBool>,
+}
+
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    Router::new()
+        .route("/webhooks/{name}", post(receive))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    if s.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        s.metrics.render((s.clock)()),
+    )
+}
+
+async fn receive(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let Some(ep) = s.endpoints.iter().find(|e| e.name == name) else {
+        return (StatusCode::NOT_FOUND, "unknown webhook endpoint".to_owned());
+    };
+    let header = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) = ep.verifier.verify(header, &body, (s.clock)()) {
+        s.metrics.webhook_rejected(e.label());
+        return (StatusCode::BAD_REQUEST, e.to_string());
+    }
+    let head: EventHead = match serde_json::from_slice(&body) {
+        Ok(h) => h,
+        Err(_) => {
+            s.metrics.webhook_rejected("not_json");
+            return (
+                StatusCode::BAD_REQUEST,
+                "body is not a Stripe event JSON".to_owned(),
+            );
+        }
+    };
+    if !s.filters.accepts(Some(&head.event_type), &head.data.object) {
+        return (StatusCode::OK, "filtered".to_owned());
+    }
+    let account = records::event_account(&head, &ep.platform_account).to_owned();
+    let rec = records::event_record(&head, &body, &account, IngestSource::Webhook);
+    match s.publisher.send_all(&[s.publisher.event(&rec)]).await {
+        Ok(()) => (StatusCode::OK, "ok".to_owned()),
+        Err(e) => {
+            tracing::error!(event = %head.id, error = %e, "webhook not acknowledged by Kafka; Stripe will retry");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not stored; retry".to_owned(),
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: String,
+    secret: Option<String>,
+}
+
+/// Registers `url` as a webhook endpoint (all events of the platform account) unless one
+/// was registered before, and returns its signing secret (kept in the database: Stripe
+/// shows it only once).
+pub async fn register(
+    store: &Store,
+    client: &Client,
+    name: &str,
+    url: &str,
+) -> Result<WebhookSecret, IngesterError> {
+    let mode = client.mode().as_str();
+    if let Some((_, saved_url, secret)) = store.webhook_endpoint(name, mode).await?
+        && saved_url == url
+    {
+        return Ok(WebhookSecret::new(secret));
+    }
+    let idem = format!("ledgerline-webhook-{name}-{mode}-{url}");
+    let idem: String = idem.chars().take(255).collect();
+    let resp = client
+        .post_form(
+            "/v1/webhook_endpoints",
+            &[
+                ("url", url.to_owned()),
+                ("enabled_events[]", "*".to_owned()),
+                ("connect", "false".to_owned()),
+                ("description", format!("Ledgerline ingester {name}")),
+            ],
+            None,
+            Some(&idem),
+        )
+        .await?;
+    let created: Created =
+        serde_json::from_slice(&resp.body).map_err(|e| IngesterError::Internal(e.to_string()))?;
+    let secret = created.secret.ok_or_else(|| {
+        IngesterError::Internal("webhook endpoint created without a secret".into())
+    })?;
+    store
+        .save_webhook_endpoint(name, mode, &created.id, url, &secret)
+        .await?;
+    tracing::info!(endpoint = %created.id, url, "webhook endpoint registered");
+    Ok(WebhookSecret::new(secret))
+}
