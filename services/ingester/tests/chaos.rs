@@ -25,9 +25,12 @@ use ledgerline_stripe_sim::world::{World, WorldConfig};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
+type Metrics = std::sync::Arc<ledgerline_ingester::metrics::Metrics>;
+
 /// One ingester instance in a runtime of its own; `kill` drops the runtime (no graceful
 /// shutdown: every task stops at its next await, whatever it was doing).
 struct Instance {
+    metrics: std::sync::Arc<ledgerline_ingester::metrics::Metrics>,
     kill: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -35,7 +38,7 @@ struct Instance {
 impl Instance {
     fn start(cfg: IngesterConfig) -> Instance {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<Metrics, String>>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -45,15 +48,32 @@ impl Instance {
             let started = rt.block_on(async {
                 ledgerline_ingester::start(cfg, CancellationToken::new()).await
             });
-            let _ = started_tx.send(started.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            let _ = started_tx.send(
+                started
+                    .as_ref()
+                    .map(|r| r.metrics.clone())
+                    .map_err(|e| e.to_string()),
+            );
             let _ = rx.recv();
             rt.shutdown_background();
         });
-        started_rx.recv().unwrap().unwrap();
+        let metrics = started_rx.recv().unwrap().unwrap();
         Instance {
+            metrics,
             kill: Some(tx),
             thread: Some(thread),
         }
+    }
+
+    /// API answers with `status` this instance saw.
+    fn calls(&self, status: &str) -> u64 {
+        let needle = format!("status=\"{status}\"}} ");
+        self.metrics
+            .render(0)
+            .lines()
+            .filter(|l| l.starts_with("ledgerline_stripe_api_calls_total") && l.contains(&needle))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
     }
 
     fn kill(mut self) {
@@ -104,6 +124,11 @@ async fn every_event_and_balance_transaction_survives_chaos() {
             start: Some(start),
             speed,
         },
+        // The server's limit below the client's pace: 429s happen and must be absorbed.
+        rate_limits: ledgerline_stripe_sim::http::RateLimits {
+            live_per_sec: 100,
+            test_per_sec: 20,
+        },
         faults: Faults {
             error_5xx_ppm: 50_000,
             ..Faults::default()
@@ -137,19 +162,22 @@ async fn every_event_and_balance_transaction_survives_chaos() {
     let (mut cfg, db_url) = common::config(&sim.base_url(), DEFAULT_TEST_KEY, secrets).await;
     cfg.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     cfg.accounts[0].discover_connected = true;
-    // At the server's own limit: 429s happen and must be absorbed.
+    // Above the server's limit (20 r/s): 429s happen and must be absorbed.
     cfg.accounts[0].client.requests_per_sec = Some(25);
     let topics = cfg.topics.clone();
 
     // Kill at 5 pseudo-random moments while the world unfolds.
     let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
     let mut instance = Instance::start(cfg.clone());
+    let (mut seen_5xx, mut seen_429) = (0, 0);
     for _ in 0..5 {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let wait = 1_000 + rng % 3_000;
         tokio::time::sleep(Duration::from_millis(wait)).await;
+        seen_5xx += instance.calls("500");
+        seen_429 += instance.calls("429");
         tokio::task::spawn_blocking(move || instance.kill())
             .await
             .unwrap();
@@ -191,9 +219,14 @@ async fn every_event_and_balance_transaction_survives_chaos() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    seen_5xx += instance.calls("500");
+    seen_429 += instance.calls("429");
     tokio::task::spawn_blocking(move || instance.kill())
         .await
         .unwrap();
+    eprintln!("API answers seen: {seen_5xx} x 500, {seen_429} x 429");
+    assert!(seen_5xx > 0, "the 5xx faults never hit the ingester");
+    assert!(seen_429 > 0, "the rate limit was never hit");
     let stats = handle.webhook_stats();
     eprintln!(
         "webhooks (attempts, duplicates, reordered, dropped, gave up): {stats:?}",
