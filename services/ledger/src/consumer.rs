@@ -138,9 +138,15 @@ pub async fn run(
                 Err(_) => break,
             }
         }
+        tracing::debug!(records = batch.len(), "batch read");
         seek_new_assignments(&pool, &consumer, &group, &mut assigned).await?;
+        let t = std::time::Instant::now();
         let report = fold_and_commit(&pool, &mut engine, &producer, &group, &batch).await?;
-        tracing::debug!(?report, "batch committed");
+        tracing::debug!(
+            ?report,
+            total_ms = t.elapsed().as_millis(),
+            "batch committed"
+        );
         // Kafka's own commit is only a hint for tools: the database holds the truth.
         let mut tpl = TopicPartitionList::new();
         let mut next: HashMap<(&str, i32), i64> = HashMap::new();

@@ -1,0 +1,165 @@
+//! Throughput from Kafka to committed PostgreSQL entries.
+//!
+//! Produces a stripe-sim world into fresh topics, then starts a ledger on a fresh database
+//! and measures facts per second until the stored offsets cover every record.
+//!
+//!     eval "$(scripts/test-services env)"
+//!     cargo run --release -p ledgerline-ledger --example bench -- 200000
+#![allow(
+    clippy::print_stderr,
+    clippy::float_arithmetic,
+    clippy::cast_precision_loss
+)]
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use ledgerline_bus::topics::stripe_object_key;
+use ledgerline_bus::{KafkaConfig, TopicSpec, Topics, ensure_topics};
+use ledgerline_ledger::Config;
+use ledgerline_proto::stripe::v1::{BalanceTransactionRecord, StripeEventRecord};
+use ledgerline_stripe_sim::object::ObjectKind;
+use ledgerline_stripe_sim::world::{World, WorldConfig};
+use prost::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::{ConnectOptions as _, Connection as _};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(200_000);
+    let kafka_addr = std::env::var("KAFKA_BOOTSTRAP_SERVERS").context("KAFKA_BOOTSTRAP_SERVERS")?;
+    let db_url = std::env::var("DATABASE_URL").context("DATABASE_URL")?;
+    let tag = format!("bench{}", std::process::id());
+    let topics = Topics::with_prefix(format!("{tag}."));
+    let kafka = KafkaConfig::new(kafka_addr, "ledger-bench");
+    let partitions = 6;
+    ensure_topics(
+        &kafka.admin()?,
+        &[
+            TopicSpec::new(topics.stripe_events(), partitions),
+            TopicSpec::new(topics.stripe_balance_transactions(), partitions),
+            TopicSpec::new(topics.ledger_entries(), partitions),
+        ],
+    )
+    .await?;
+
+    let t = Instant::now();
+    let world = World::generate(&WorldConfig::with_facts(42, n));
+    let producer: FutureProducer = kafka.idempotent_producer()?;
+    let (events, bts) = (topics.stripe_events(), topics.stripe_balance_transactions());
+    let mut sends = Vec::new();
+    let mut records = 0usize;
+    for o in &world.objects {
+        let account = o.account.clone().unwrap_or_else(|| "acct_platform".into());
+        let (topic, key, payload) = match o.kind {
+            ObjectKind::Event => {
+                let v: serde_json::Value = serde_json::from_str(&o.json)?;
+                let oid = v["data"]["object"]["id"].as_str().unwrap_or("").to_owned();
+                let r = StripeEventRecord {
+                    event_id: o.id.clone(),
+                    account: account.clone(),
+                    object_id: oid.clone(),
+                    raw_json: o.json.clone().into_bytes(),
+                    ..Default::default()
+                };
+                (
+                    &events,
+                    stripe_object_key(&account, &oid),
+                    r.encode_to_vec(),
+                )
+            }
+            ObjectKind::BalanceTransaction => {
+                let r = BalanceTransactionRecord {
+                    balance_transaction_id: o.id.clone(),
+                    account: account.clone(),
+                    raw_json: o.json.clone().into_bytes(),
+                    ..Default::default()
+                };
+                (&bts, stripe_object_key(&account, &o.id), r.encode_to_vec())
+            }
+            _ => continue,
+        };
+        records += 1;
+        let p = &producer;
+        sends.push(async move {
+            p.send(
+                FutureRecord::to(topic).key(&key).payload(&payload),
+                Duration::from_secs(60),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e)
+        });
+        if sends.len() >= 5000 {
+            for r in futures::future::join_all(sends.drain(..)).await {
+                r?;
+            }
+        }
+    }
+    for r in futures::future::join_all(sends).await {
+        r?;
+    }
+    eprintln!("produced {records} facts in {:.1?}", t.elapsed());
+
+    let admin_opts: sqlx::postgres::PgConnectOptions = db_url.parse()?;
+    let mut admin = admin_opts.connect().await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {tag}")))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    let bench_url = format!(
+        "{}/{tag}",
+        db_url.rsplit_once('/').map_or(db_url.as_str(), |(b, _)| b)
+    );
+    let mut config = Config::new(bench_url, kafka.clone());
+    config.topics = topics.clone();
+    config.group_id = tag.clone();
+    config.partitions = partitions;
+    config.publish = std::env::var("BENCH_PUBLISH").is_ok();
+    let stop = CancellationToken::new();
+    let t0 = Instant::now();
+    let running = ledgerline_ledger::start(config, stop.clone()).await?;
+    let mut first: Option<(Instant, i64)> = None;
+    loop {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets",
+        )
+        .fetch_one(&running.pool)
+        .await?;
+        if done > 0 && first.is_none() {
+            first = Some((Instant::now(), done));
+        }
+        if usize::try_from(done)? >= records {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let total = t0.elapsed();
+    let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_entries")
+        .fetch_one(&running.pool)
+        .await?;
+    stop.cancel();
+    running.task.await??;
+    let rate = records as f64 / total.as_secs_f64();
+    eprintln!(
+        "folded {records} facts into {entries} entries in {total:.2?}: {rate:.0} facts/s from start (group join included)"
+    );
+    if let Some((t1, d1)) = first {
+        let steady = t1.elapsed();
+        let rest = records as f64 - d1 as f64;
+        eprintln!(
+            "steady state after the first commit: {:.0} facts/s",
+            rest / steady.as_secs_f64()
+        );
+    }
+    Ok(())
+}
