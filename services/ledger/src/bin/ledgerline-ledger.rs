@@ -28,6 +28,17 @@ struct Args {
         value_delimiter = ','
     )]
     tokens: Vec<String>,
+    /// Extra librdkafka settings, `key=value`, comma separated (e.g. `session.timeout.ms=6000`).
+    #[arg(
+        long,
+        env = "LEDGERLINE_KAFKA_OPTIONS",
+        default_value = "",
+        value_delimiter = ','
+    )]
+    kafka_options: Vec<String>,
+    /// Partitions of the topics created at start when missing.
+    #[arg(long, env = "LEDGERLINE_PARTITIONS", default_value_t = 6)]
+    partitions: i32,
 }
 
 #[tokio::main]
@@ -36,10 +47,16 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();
-    let mut config = Config::new(
-        args.database_url,
-        KafkaConfig::new(args.kafka, "ledgerline-ledger"),
-    );
+    let kafka = args
+        .kafka_options
+        .iter()
+        .filter_map(|o| o.split_once('='))
+        .fold(
+            KafkaConfig::new(args.kafka, "ledgerline-ledger"),
+            |k, (key, value)| k.with(key, value),
+        );
+    let mut config = Config::new(args.database_url, kafka);
+    config.partitions = args.partitions;
     config.topics = Topics::with_prefix(args.topic_prefix);
     config.group_id = args.group;
     config.grpc_addr = args.grpc_addr;
