@@ -270,6 +270,22 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, Error> {
         .collect();
     heads.sort();
     if bad.is_none() {
+        let orphan: Option<Uuid> = sqlx::query_scalar(
+            "SELECT e.entry_id FROM journal_entries e \
+             WHERE NOT EXISTS (SELECT 1 FROM ledger_entry_meta m WHERE m.entry_id = e.entry_id) \
+             ORDER BY e.recorded_at, e.entry_id LIMIT 1",
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = orphan {
+            bad = Some((
+                i64::MAX,
+                id,
+                "entry has no chain link (added outside the ledger)".to_owned(),
+            ));
+        }
+    }
+    if bad.is_none() {
         for (name, s) in &stored {
             let c = computed.get(name).cloned().unwrap_or_default();
             if c.length != s.length || c.head != s.head {
