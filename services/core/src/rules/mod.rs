@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use crate::account::Account;
 use crate::entry::{EntryDraft, EntryError, EntryId, JournalEntry, Line, Timestamp};
 use crate::money::{Currency, Money, MoneyError};
-use crate::parse::{Event, Fact, ParseError, StripeObject, parse, text};
+use crate::parse::{Event, Fact, ObjectNeed, ParseError, StripeObject, parse, text};
 
 /// Why a fact could not be posted. The service dead-letters these with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -219,14 +219,47 @@ pub fn post(account: &str, fact: &Fact<'_>) -> Result<Posting, PostError> {
     }
 }
 
+/// Event types whose rule reads the whole `data.object` (the arms of [`post_event`] that
+/// post); the others of a supported family only link facts.
+const POSTING_EVENTS: &[&str] = &[
+    "invoice.finalized",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
+    "invoice.overpaid",
+    "invoice.paid",
+    "invoice_payment.paid",
+    "credit_note.created",
+    "credit_note.voided",
+    "payout.paid",
+    "payout.failed",
+    "transfer.created",
+    "transfer.reversed",
+];
+
+fn supported(kind: &str) -> bool {
+    let family = kind.split('.').next().unwrap_or("");
+    matches!(
+        family,
+        "invoice" | "invoice_payment" | "credit_note" | "payout" | "transfer" | "charge"
+    ) || kind.starts_with("payment_intent.")
+}
+
+/// What the rules read of an event's `data.object`, by event type: the parser deserializes
+/// only that.
+pub(crate) fn object_need(kind: &str) -> ObjectNeed {
+    if POSTING_EVENTS.contains(&kind) {
+        ObjectNeed::All
+    } else if supported(kind) {
+        ObjectNeed::Links
+    } else {
+        ObjectNeed::Nothing
+    }
+}
+
 fn post_event(ev: &Event<'_>, out: &mut Posting) -> Result<(), PostError> {
     let kind: &str = &ev.kind;
     let family = kind.split('.').next().unwrap_or("");
-    let supported = matches!(
-        family,
-        "invoice" | "invoice_payment" | "credit_note" | "payout" | "transfer" | "charge"
-    ) || kind.starts_with("payment_intent.");
-    if !supported {
+    if !supported(kind) {
         out.skip = Some(Skip {
             kind: SkipKind::Unsupported,
             reason: format!("event type {kind} has no posting rule").into(),
