@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -54,24 +55,20 @@ pub struct EntryId(Uuid);
 
 impl EntryId {
     /// Derives the id. The parts are joined with a separator that cannot occur in Stripe ids.
+    /// UUIDv5 is SHA-1 of the namespace and the name; computed here with the `sha1` crate,
+    /// which uses the CPU's SHA instructions where there are some (every entry needs one).
     pub fn derive(ledger: &str, source: &str, rule: &str) -> Self {
-        let len = ledger.len() + source.len() + rule.len() + 2;
-        let mut stack = [0_u8; 160];
-        let mut heap = Vec::new();
-        let key: &mut [u8] = if len <= stack.len() {
-            &mut stack[..len]
-        } else {
-            heap.resize(len, 0);
-            &mut heap
-        };
-        let (a, rest) = key.split_at_mut(ledger.len());
-        a.copy_from_slice(ledger.as_bytes());
-        rest[0] = 0x1f;
-        let (b, rest) = rest[1..].split_at_mut(source.len());
-        b.copy_from_slice(source.as_bytes());
-        rest[0] = 0x1f;
-        rest[1..].copy_from_slice(rule.as_bytes());
-        Self(Uuid::new_v5(&ENTRY_ID_NAMESPACE, key))
+        let mut h = Sha1::new();
+        h.update(ENTRY_ID_NAMESPACE.as_bytes());
+        h.update(ledger.as_bytes());
+        h.update([0x1f]);
+        h.update(source.as_bytes());
+        h.update([0x1f]);
+        h.update(rule.as_bytes());
+        let digest = h.finalize();
+        let mut bytes = [0_u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(uuid::Builder::from_sha1_bytes(bytes).into_uuid())
     }
     /// The UUID.
     pub fn as_uuid(&self) -> Uuid {

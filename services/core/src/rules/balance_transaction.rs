@@ -8,7 +8,6 @@
 //! moved `available_on` posts a new reclass and the journal reverses the old one.
 
 use crate::account::{Account, FeeType};
-use crate::entry::EntryId;
 use crate::parse::BalanceTransaction;
 
 use super::{Lines, Link, PostError, Posting, SettlementKind, add, push_entry, sub};
@@ -113,7 +112,7 @@ pub(super) fn post(bt: &BalanceTransaction<'_>, out: &mut Posting) -> Result<(),
         reclass.cr(Account::StripePending, c, bt.net);
         push_entry(
             out,
-            ledger.clone(),
+            ledger,
             &source,
             RULE_AVAILABLE,
             bt.available_on,
@@ -121,12 +120,15 @@ pub(super) fn post(bt: &BalanceTransaction<'_>, out: &mut Posting) -> Result<(),
             None,
             None,
         )?;
-        out.links.push(Link::Availability {
-            txn: id.into(),
-            available_on: bt.available_on,
-            available: bt.available,
-            reclass: EntryId::derive(&ledger, &source, RULE_AVAILABLE),
-        });
+        // The entry just pushed (net is not zero, so it has lines): its id, not derived twice.
+        if let Some(reclass) = out.entries.last().map(|e| e.id()) {
+            out.links.push(Link::Availability {
+                txn: id.into(),
+                available_on: bt.available_on,
+                available: bt.available,
+                reclass,
+            });
+        }
     }
 
     if let (Some(kind), Some(key)) = (settles, bt.source.as_deref()) {
