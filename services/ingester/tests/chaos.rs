@@ -123,12 +123,12 @@ async fn every_event_and_balance_transaction_survives_chaos() {
             _ => {}
         }
     }
-    // The world unfolds over ~20 s of wall time per 10k facts: Stripe lists only 30 days of
+    // The world unfolds over ~40 s of wall time per 10k facts (at least 20 s): Stripe lists only 30 days of
     // events, so the clock must not outrun what the rate-limited client can read.
     let wall_secs: i64 = std::env::var("LEDGERLINE_CHAOS_WALL_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| i64::try_from(env_facts() / 500).unwrap().max(20));
+        .unwrap_or_else(|| i64::try_from(env_facts() / 250).unwrap().max(20));
     let speed = u32::try_from((end - start) / wall_secs).unwrap().max(1);
     let sim_config = SimConfig {
         clock: ClockConfig {
