@@ -37,7 +37,11 @@ fn early_events_use_the_legacy_shape() {
             }
             if ty == "invoice.updated" {
                 // No partial payments before the basil versions: one charge pays an invoice.
-                assert!(v["data"]["previous_attributes"].get("amount_paid").is_none());
+                assert!(
+                    v["data"]["previous_attributes"]
+                        .get("amount_paid")
+                        .is_none()
+                );
             }
             if ty == "charge.succeeded" && o.account.is_none() {
                 assert!(v["data"]["object"].get("invoice").is_some());
