@@ -28,7 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // No `connect` helper on clients: it needs tonic's transport feature, which users of the
+    // topic envelopes alone should not have to build.
     tonic_prost_build::configure()
+        .build_transport(false)
         .file_descriptor_set_path(out.join("ledgerline.ledger.v1.bin"))
         .compile_with_config(config, &ledger, &[root])?;
     Ok(())
