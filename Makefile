@@ -28,5 +28,7 @@ demo:
 	scripts/demo
 
 bench:
-	cargo bench -p ledgerline-core
+	cargo bench -p ledgerline-core --bench post
 	cargo bench -p ledgerline-stripe-sim
+	cargo bench -p ledgerline-ingester --bench ingest
+	cargo run --release -p ledgerline-ledger --example bench -- 200000
