@@ -158,6 +158,26 @@ fn cur_of(cur: usize) -> &'static money::Cur {
     CURRENCIES.get(cur).unwrap_or(&CURRENCIES[USD])
 }
 
+/// Renders `obj` with `render` into a new buffer of `cap` bytes.
+fn rendered<T>(cap: usize, obj: &T, ctx: &Ctx, render: fn(&mut String, &T, &Ctx)) -> String {
+    let mut out = String::with_capacity(cap);
+    render(&mut out, obj, ctx);
+    out
+}
+
+/// The current JSON of a live object (empty if it is no longer live).
+fn live_json<T>(
+    cap: usize,
+    obj: Option<&T>,
+    ctx: &Ctx,
+    render: fn(&mut String, &T, &Ctx),
+) -> String {
+    obj.map_or_else(
+        || String::with_capacity(cap),
+        |o| rendered(cap, o, ctx, render),
+    )
+}
+
 pub(crate) struct Sim {
     cfg: WorldConfig,
     rng: Rng,

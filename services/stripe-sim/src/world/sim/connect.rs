@@ -77,10 +77,8 @@ impl Sim {
             destination_payment: py.clone(),
             bt_id: ptxn,
         };
-        let mut json = String::with_capacity(800);
-        render::render_transfer(&mut json, &t, &self.ctx());
-        let mut fj = String::with_capacity(800);
-        render::render_transfer(&mut fj, &t, &self.final_ctx());
+        let json = rendered(800, &t, &self.ctx(), render::render_transfer);
+        let fj = rendered(800, &t, &self.final_ctx(), render::render_transfer);
         self.emit(
             ObjectKind::Transfer,
             tr.clone(),

@@ -45,10 +45,8 @@ impl Sim {
     }
 
     pub(super) fn emit_credit_note(&mut self, cn: &CreditNote) {
-        let mut json = String::with_capacity(1500);
-        render::render_credit_note(&mut json, cn, &self.ctx());
-        let mut fj = String::with_capacity(1500);
-        render::render_credit_note(&mut fj, cn, &self.final_ctx());
+        let json = rendered(1500, cn, &self.ctx(), render::render_credit_note);
+        let fj = rendered(1500, cn, &self.final_ctx(), render::render_credit_note);
         self.emit(
             ObjectKind::CreditNote,
             cn.id.clone(),

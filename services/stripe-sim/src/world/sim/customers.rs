@@ -72,8 +72,7 @@ impl Sim {
             next_number: 1,
             subscription: None,
         };
-        let mut json = String::with_capacity(900);
-        render::render_customer(&mut json, &c, &self.final_ctx());
+        let json = rendered(900, &c, &self.final_ctx(), render::render_customer);
         let snapshot = if self.ver() == Ver::Current {
             json.clone()
         } else {

@@ -6,11 +6,12 @@ impl Sim {
     // ------------------------------------------------------------------ disputes
 
     pub(super) fn dispute_json(&self, k: u64) -> String {
-        let mut json = String::with_capacity(3000);
-        if let Some(d) = self.disputes.get(&k) {
-            render::render_dispute(&mut json, d, &self.ctx());
-        }
-        json
+        live_json(
+            3000,
+            self.disputes.get(&k),
+            &self.ctx(),
+            render::render_dispute,
+        )
     }
 
     pub(super) fn dispute_open(&mut self, pk: u64) {
@@ -211,8 +212,7 @@ impl Sim {
         let Some(d) = self.disputes.remove(&k) else {
             return;
         };
-        let mut json = String::with_capacity(3000);
-        render::render_dispute(&mut json, &d, &self.final_ctx());
+        let json = rendered(3000, &d, &self.final_ctx(), render::render_dispute);
         self.emit(
             ObjectKind::Dispute,
             d.id.clone(),

@@ -236,8 +236,7 @@ impl Sim {
                 .find(|(_, s)| matches!(s, Step::Attempt { .. } | Step::PayPartial))
                 .map(|(t, _)| *t);
         }
-        let mut json = String::with_capacity(4096);
-        render::render_invoice(&mut json, &inv, &self.ctx());
+        let json = rendered(4096, &inv, &self.ctx(), render::render_invoice);
         self.invoices.insert(key, inv);
         for (t, s) in steps {
             self.schedule(t, Act::Inv(key, s));
@@ -251,11 +250,12 @@ impl Sim {
     }
 
     pub(super) fn invoice_json(&self, k: u64) -> String {
-        let mut json = String::with_capacity(4096);
-        if let Some(inv) = self.invoices.get(&k) {
-            render::render_invoice(&mut json, inv, &self.ctx());
-        }
-        json
+        live_json(
+            4096,
+            self.invoices.get(&k),
+            &self.ctx(),
+            render::render_invoice,
+        )
     }
 
     pub(super) fn invoice_step(&mut self, k: u64, step: Step) {
@@ -602,8 +602,7 @@ impl Sim {
         };
         let ctx = self.final_ctx();
         for ip in &inv.payments {
-            let mut j = String::with_capacity(512);
-            render::render_invoice_payment(&mut j, ip, &ctx);
+            let j = rendered(512, ip, &ctx, render::render_invoice_payment);
             self.emit(
                 ObjectKind::InvoicePayment,
                 ip.id.clone(),
@@ -616,8 +615,7 @@ impl Sim {
                 j,
             );
         }
-        let mut json = String::with_capacity(4096);
-        render::render_invoice(&mut json, &inv, &ctx);
+        let json = rendered(4096, &inv, &ctx, render::render_invoice);
         let mut filters = vec![
             ("customer", inv.customer.clone()),
             ("status", inv.status.as_str().to_owned()),

@@ -59,8 +59,7 @@ impl Sim {
             settled: 0,
             pending: 0,
         };
-        let mut json = String::with_capacity(2048);
-        render::render_payment_intent(&mut json, &p, &self.ctx());
+        let json = rendered(2048, &p, &self.ctx(), render::render_payment_intent);
         self.payments.insert(key, p);
         let req = if acct == 0 { Req::Auto } else { Req::Api };
         self.event(acct, "payment_intent.created", &json, None, req);
@@ -84,11 +83,12 @@ impl Sim {
     }
 
     pub(super) fn pi_json(&self, k: u64) -> String {
-        let mut json = String::with_capacity(2048);
-        if let Some(p) = self.payments.get(&k) {
-            render::render_payment_intent(&mut json, p, &self.ctx());
-        }
-        json
+        live_json(
+            2048,
+            self.payments.get(&k),
+            &self.ctx(),
+            render::render_payment_intent,
+        )
     }
 
     /// A failed card attempt: a failed charge (final at once), `payment_intent.payment_failed`.
@@ -248,8 +248,7 @@ impl Sim {
                 created: now,
                 bt_id: ptxn,
             };
-            let mut fj = String::with_capacity(800);
-            render::render_application_fee(&mut fj, &fee, &self.ctx());
+            let fj = rendered(800, &fee, &self.ctx(), render::render_application_fee);
             self.emit(
                 ObjectKind::ApplicationFee,
                 fee_id,
@@ -287,8 +286,7 @@ impl Sim {
             return;
         };
         let ctx = self.final_ctx();
-        let mut pij = String::with_capacity(2048);
-        render::render_payment_intent(&mut pij, &p, &ctx);
+        let pij = rendered(2048, &p, &ctx, render::render_payment_intent);
         let mut filters = Vec::new();
         if let Some(c) = &p.customer {
             filters.push(("customer", c.clone()));
@@ -451,11 +449,9 @@ impl Sim {
         };
         let cj = self.charge_json(&p, &self.ctx());
         self.event(acct, "charge.refunded", &cj, None, Req::Api);
-        let mut rj = String::with_capacity(800);
-        render::render_refund(&mut rj, &refund, &self.ctx());
+        let rj = rendered(800, &refund, &self.ctx(), render::render_refund);
         self.event(acct, "refund.created", &rj, None, Req::Api);
-        let mut fj = String::with_capacity(800);
-        render::render_refund(&mut fj, &refund, &self.final_ctx());
+        let fj = rendered(800, &refund, &self.final_ctx(), render::render_refund);
         self.emit(
             ObjectKind::Refund,
             id,

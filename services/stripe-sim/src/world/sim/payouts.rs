@@ -6,11 +6,12 @@ impl Sim {
     // ------------------------------------------------------------------ payouts
 
     pub(super) fn payout_json(&self, k: u64) -> String {
-        let mut json = String::with_capacity(900);
-        if let Some(p) = self.payouts.get(&k) {
-            render::render_payout(&mut json, p, &self.ctx());
-        }
-        json
+        live_json(
+            900,
+            self.payouts.get(&k),
+            &self.ctx(),
+            render::render_payout,
+        )
     }
 
     pub(super) fn payout(&mut self, b: usize) {
@@ -110,8 +111,7 @@ impl Sim {
         let Some(p) = self.payouts.remove(&k) else {
             return;
         };
-        let mut json = String::with_capacity(900);
-        render::render_payout(&mut json, &p, &self.final_ctx());
+        let json = rendered(900, &p, &self.final_ctx(), render::render_payout);
         self.emit(
             ObjectKind::Payout,
             p.id.clone(),
