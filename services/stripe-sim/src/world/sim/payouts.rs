@@ -125,52 +125,46 @@ impl Sim {
         );
     }
 
-    pub(super) fn payout_reconciled(&mut self, k: u64) {
+    /// Applies `change` to live payout `k`, emits `ty` (with `prev`, the changed fields' old
+    /// values) and ends one of its pending steps.
+    fn payout_step(
+        &mut self,
+        k: u64,
+        ty: &'static str,
+        prev: Option<&str>,
+        change: impl FnOnce(&mut Payout),
+    ) {
         let Some(p) = self.payouts.get_mut(&k) else {
             return;
         };
-        p.reconciliation_status = "completed";
+        change(p);
         let acct = p.acct;
         let json = self.payout_json(k);
-        self.event(
-            acct,
-            "payout.reconciliation_completed",
-            &json,
-            None,
-            Req::Auto,
-        );
+        self.event(acct, ty, &json, prev, Req::Auto);
         self.payout_done_step(k);
+    }
+
+    pub(super) fn payout_reconciled(&mut self, k: u64) {
+        self.payout_step(k, "payout.reconciliation_completed", None, |p| {
+            p.reconciliation_status = "completed";
+        });
     }
 
     pub(super) fn payout_transit(&mut self, k: u64) {
-        let Some(p) = self.payouts.get_mut(&k) else {
-            return;
-        };
-        p.status = "in_transit";
-        let acct = p.acct;
-        let json = self.payout_json(k);
-        self.event(
-            acct,
-            "payout.updated",
-            &json,
-            Some(r#"{"status":"pending"}"#),
-            Req::Auto,
-        );
-        self.payout_done_step(k);
+        self.payout_step(k, "payout.updated", Some(r#"{"status":"pending"}"#), |p| {
+            p.status = "in_transit";
+        });
     }
 
     pub(super) fn payout_paid(&mut self, k: u64) {
-        let Some(p) = self.payouts.get_mut(&k) else {
+        let Some((acct, cur, amount)) = self.payouts.get(&k).map(|p| (p.acct, p.cur, p.amount))
+        else {
             return;
         };
-        p.status = "paid";
-        let (acct, cur, amount) = (p.acct, p.cur, p.amount);
         let t = self.tot(acct, cur);
         t.payouts_in_flight -= amount;
         t.payouts_paid += amount;
-        let json = self.payout_json(k);
-        self.event(acct, "payout.paid", &json, None, Req::Auto);
-        self.payout_done_step(k);
+        self.payout_step(k, "payout.paid", None, |p| p.status = "paid");
     }
 
     pub(super) fn payout_return(
