@@ -29,19 +29,22 @@ async fn start() -> (Mock, String) {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(bin)
-        .args(["-http-port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Owned by `Mock` at once: whatever happens next, its drop kills and reaps the process.
+    let mock = Mock(
+        Command::new(bin)
+            .args(["-http-port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return (Mock(child), base);
+            return (mock, base);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
