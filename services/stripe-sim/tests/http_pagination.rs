@@ -6,24 +6,10 @@
 
 mod http_support;
 
-use http_support::{Client, config, ids, start, world};
+use http_support::{Client, LISTS, config, ids, start, world};
 use ledgerline_stripe_sim::object::{ObjectKind, SimObject};
 
 const EVENT_WINDOW: i64 = 30 * 86_400;
-
-const LISTS: &[(&str, ObjectKind)] = &[
-    ("/v1/events", ObjectKind::Event),
-    ("/v1/balance_transactions", ObjectKind::BalanceTransaction),
-    ("/v1/payouts", ObjectKind::Payout),
-    ("/v1/invoices", ObjectKind::Invoice),
-    ("/v1/invoice_payments", ObjectKind::InvoicePayment),
-    ("/v1/credit_notes", ObjectKind::CreditNote),
-    ("/v1/charges", ObjectKind::Charge),
-    ("/v1/refunds", ObjectKind::Refund),
-    ("/v1/disputes", ObjectKind::Dispute),
-    ("/v1/customers", ObjectKind::Customer),
-    ("/v1/accounts", ObjectKind::Account),
-];
 
 /// What a test-mode platform list must return, newest first, computed without the server.
 fn expected(

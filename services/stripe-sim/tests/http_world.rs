@@ -7,24 +7,10 @@ mod http_support;
 
 use std::collections::BTreeSet;
 
-use http_support::{Client, ids, start};
+use http_support::{Client, LISTS, ids, start};
 use ledgerline_stripe_sim::http::{ClockConfig, RateLimits, SimConfig};
 use ledgerline_stripe_sim::object::{ObjectKind, SimObject};
 use ledgerline_stripe_sim::world::{AccountCurrency, World, WorldConfig};
-
-const LISTS: &[(&str, ObjectKind)] = &[
-    ("/v1/events", ObjectKind::Event),
-    ("/v1/balance_transactions", ObjectKind::BalanceTransaction),
-    ("/v1/payouts", ObjectKind::Payout),
-    ("/v1/invoices", ObjectKind::Invoice),
-    ("/v1/invoice_payments", ObjectKind::InvoicePayment),
-    ("/v1/credit_notes", ObjectKind::CreditNote),
-    ("/v1/charges", ObjectKind::Charge),
-    ("/v1/refunds", ObjectKind::Refund),
-    ("/v1/disputes", ObjectKind::Dispute),
-    ("/v1/customers", ObjectKind::Customer),
-    ("/v1/accounts", ObjectKind::Account),
-];
 
 fn expected(
     objects: &[SimObject],

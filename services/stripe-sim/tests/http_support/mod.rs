@@ -13,7 +13,7 @@ use ledgerline_stripe_sim::http::synthetic::{self, Synthetic};
 use ledgerline_stripe_sim::http::{
     ClockConfig, DEFAULT_TEST_KEY, RateLimits, SimConfig, SimServer,
 };
-use ledgerline_stripe_sim::object::SimObject;
+use ledgerline_stripe_sim::object::{ObjectKind, SimObject};
 use serde_json::Value;
 
 pub const TEST_KEY: &str = DEFAULT_TEST_KEY;
@@ -292,3 +292,18 @@ pub async fn eventually(mut f: impl FnMut() -> bool, timeout: Duration) -> bool 
     }
     f()
 }
+
+/// Every list endpoint the simulator serves, with the kind of object it lists.
+pub const LISTS: &[(&str, ObjectKind)] = &[
+    ("/v1/events", ObjectKind::Event),
+    ("/v1/balance_transactions", ObjectKind::BalanceTransaction),
+    ("/v1/payouts", ObjectKind::Payout),
+    ("/v1/invoices", ObjectKind::Invoice),
+    ("/v1/invoice_payments", ObjectKind::InvoicePayment),
+    ("/v1/credit_notes", ObjectKind::CreditNote),
+    ("/v1/charges", ObjectKind::Charge),
+    ("/v1/refunds", ObjectKind::Refund),
+    ("/v1/disputes", ObjectKind::Dispute),
+    ("/v1/customers", ObjectKind::Customer),
+    ("/v1/accounts", ObjectKind::Account),
+];
