@@ -69,17 +69,30 @@ async fn sigkilled_at_random_moments_ends_with_the_uninterrupted_books() {
         .unwrap()
         .subsec_nanos();
     let mut progress = Vec::new();
-    for _ in 0..6 {
+    for round in 0..10 {
+        let before = folded(&pool, &group).await;
+        if before >= records {
+            break;
+        }
         let mut child = spawn(&bin, &url, &prefix, &group);
         seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        let ms = 300 + u64::from(seed % 1500);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        if round % 2 == 1 {
+            // A random moment in time: may land in start-up, the replay or a batch.
+            let ms = 100 + u64::from(seed % 1200);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        } else {
+            // A random point in the remaining work (never its last half, so that the
+            // kill lands mid-fold however fast the machine is).
+            let remaining = records - before;
+            let target = before + 1 + usize::try_from(seed).unwrap() % (remaining / 2).max(1);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+            while folded(&pool, &group).await < target && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         progress.push(folded(&pool, &group).await);
-        if progress.last() == Some(&records) {
-            break;
-        }
     }
     let mut child = spawn(&bin, &url, &prefix, &group);
     wait_for_offsets(&pool, &group, records, Duration::from_secs(300)).await;
