@@ -25,13 +25,29 @@ async fn aborted_at_random_moments_then_rebuilt_from_the_log_gives_the_same_book
         .unwrap()
         .subsec_nanos();
     let mut progress = Vec::new();
-    for _ in 0..6 {
+    for round in 0..6 {
+        let before = folded(&pool, &group).await;
+        if before >= records {
+            break;
+        }
         let mut config = config(&url, &topics, &group);
         config.batch.max_records = 500; // many transactions to die in
         let (running, _stop) = start(config).await;
         seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        let ms = 150 + u64::from(seed % 900);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        if round % 2 == 1 {
+            // A random moment in time: may land in start-up, the replay or a batch.
+            let ms = 150 + u64::from(seed % 900);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        } else {
+            // A random point in the first half of the remaining work, so that the abort
+            // lands mid-fold however fast the machine is.
+            let remaining = records - before;
+            let target = before + 1 + usize::try_from(seed).unwrap() % (remaining / 2).max(1);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+            while folded(&pool, &group).await < target && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
         running.task.abort(); // drops the consumer, publisher and server mid-flight
         let _ = running.task.await;
         progress.push(folded(&pool, &group).await);
