@@ -7,15 +7,14 @@
 //! recording order depends on which side arrived last) go to the order-independent
 //! [`DERIVED_CHAIN`] set, whose head is the XOR of `sha256("derived" || id || digest)`. Both
 //! are therefore identical after a rebuild from the log. Verification recomputes everything
-//! from the stored rows and names the first bad entry in recording order.
+//! from the stored rows ([`Verifier`]) and names the first bad entry in recording order.
 
 use std::collections::HashMap;
 
-use futures::TryStreamExt as _;
 use ledgerline_core::JournalEntry;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::Error;
@@ -133,26 +132,6 @@ impl Head {
     }
 }
 
-/// The stored heads.
-pub async fn load_heads(conn: &mut PgConnection) -> Result<HashMap<String, Head>, Error> {
-    let rows = sqlx::query("SELECT chain, length, head FROM ledger_chain_heads")
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut out = HashMap::new();
-    for r in rows {
-        let head: Vec<u8> = r.try_get(2)?;
-        out.insert(
-            r.try_get(0)?,
-            Head {
-                length: r.try_get(1)?,
-                head: <[u8; 32]>::try_from(head.as_slice()).unwrap_or_default(),
-                changed: false,
-            },
-        );
-    }
-    Ok(out)
-}
-
 /// The result of a verification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verification {
@@ -169,141 +148,116 @@ impl Verification {
     }
 }
 
-/// The SELECT that reads an entry with its lines in canonical form (columns 0..=12).
-pub(crate) const ENTRY_COLUMNS: &str = "e.entry_id, e.ledger, e.rule, e.source_kind, \
-    e.source_id, extract(epoch from e.effective_at)::bigint, e.reverses, e.description, \
-    (SELECT array_agg(l.account ORDER BY l.line_no) FROM journal_lines l WHERE l.entry_id = e.entry_id), \
-    (SELECT array_agg(l.currency ORDER BY l.line_no) FROM journal_lines l WHERE l.entry_id = e.entry_id), \
-    (SELECT array_agg(l.amount ORDER BY l.line_no) FROM journal_lines l WHERE l.entry_id = e.entry_id), \
-    e.recorded_at, \
-    (SELECT array_agg(l.line_no ORDER BY l.line_no) FROM journal_lines l WHERE l.entry_id = e.entry_id)";
-
-/// Reads the canonical entry from a row selected with [`ENTRY_COLUMNS`].
-pub(crate) fn canonical_from_row(r: &sqlx::postgres::PgRow) -> Result<Canonical, sqlx::Error> {
-    let accounts: Vec<String> = r.try_get::<Option<Vec<String>>, _>(8)?.unwrap_or_default();
-    let currencies: Vec<String> = r.try_get::<Option<Vec<String>>, _>(9)?.unwrap_or_default();
-    let amounts: Vec<Decimal> = r
-        .try_get::<Option<Vec<Decimal>>, _>(10)?
-        .unwrap_or_default();
-    Ok(Canonical {
-        entry_id: r.try_get(0)?,
-        ledger: r.try_get(1)?,
-        rule: r.try_get(2)?,
-        source_kind: r.try_get(3)?,
-        source_id: r.try_get(4)?,
-        effective_at: r.try_get(5)?,
-        reverses: r.try_get(6)?,
-        description: r.try_get(7)?,
-        lines: accounts
-            .into_iter()
-            .zip(currencies)
-            .zip(amounts)
-            .map(|((account, currency), amount)| CanonicalLine {
-                account,
-                currency,
-                amount,
-            })
-            .collect(),
-    })
+/// Recomputes chains from stored rows fed in (chain, chain position) order; a store streams
+/// its rows into it, so every store verifies by the same rules.
+#[derive(Debug, Default)]
+pub struct Verifier {
+    computed: HashMap<String, Head>,
+    bad: Option<(i64, Uuid, String)>,
+    checked: i64,
 }
 
-/// Every stored entry in canonical form, by id.
-pub async fn stored_entries(conn: &mut PgConnection) -> Result<Vec<Canonical>, Error> {
-    let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal_entries e ORDER BY e.entry_id");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(rows
-        .iter()
-        .map(canonical_from_row)
-        .collect::<Result<_, _>>()?)
-}
+impl Verifier {
+    pub fn new() -> Self {
+        Self::default()
+    }
 
-/// Recomputes every chain from the stored rows.
-pub async fn verify(conn: &mut PgConnection) -> Result<Verification, Error> {
-    let stored = load_heads(conn).await?;
-    let sql = format!(
-        "SELECT {ENTRY_COLUMNS}, m.chain, m.chain_seq, m.digest, m.chain_hash, m.recorded_seq \
-         FROM ledger_entry_meta m JOIN journal_entries e ON e.entry_id = m.entry_id \
-         ORDER BY m.chain, m.chain_seq"
-    );
-    let mut computed: HashMap<String, Head> = HashMap::new();
-    let mut bad: Option<(i64, Uuid, String)> = None;
-    let mut checked = 0i64;
-    {
-        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&mut *conn);
-        while let Some(r) = rows.try_next().await? {
-            checked += 1;
-            let canon = canonical_from_row(&r)?;
-            let chain: String = r.try_get(13)?;
-            let seq: i64 = r.try_get(14)?;
-            let digest: Vec<u8> = r.try_get(15)?;
-            let link: Option<Vec<u8>> = r.try_get(16)?;
-            let recorded: i64 = r.try_get(17)?;
-            let d = canon.digest();
-            let head = computed.entry(chain.clone()).or_default();
-            let expected_seq = head.length + 1;
-            let h = head.append(&chain, &canon.entry_id, &d);
-            let problem = if d.as_slice() != digest.as_slice() {
-                Some("stored fields or lines do not match the entry's digest")
-            } else if seq != expected_seq {
-                Some("chain position out of sequence (an entry is missing)")
-            } else if h.map(|x| x.to_vec()) != link {
-                Some("chain hash does not follow from the previous entry")
-            } else {
-                None
-            };
-            if let Some(p) = problem
-                && bad.as_ref().is_none_or(|(s, _, _)| recorded < *s)
-            {
-                bad = Some((
-                    recorded,
-                    canon.entry_id,
-                    format!("{p} (chain {chain}, #{seq})"),
-                ));
-            }
+    /// One stored entry with its stored chain link (`digest`, `link`) and recording position.
+    pub fn push(
+        &mut self,
+        canon: &Canonical,
+        chain: &str,
+        seq: i64,
+        digest: &[u8],
+        link: Option<&[u8]>,
+        recorded: i64,
+    ) {
+        self.checked += 1;
+        let d = canon.digest();
+        let head = self.computed.entry(chain.to_owned()).or_default();
+        let expected_seq = head.length + 1;
+        let h = head.append(chain, &canon.entry_id, &d);
+        let problem = if d.as_slice() != digest {
+            Some("stored fields or lines do not match the entry's digest")
+        } else if seq != expected_seq {
+            Some("chain position out of sequence (an entry is missing)")
+        } else if h.as_ref().map(<[u8; 32]>::as_slice) != link {
+            Some("chain hash does not follow from the previous entry")
+        } else {
+            None
+        };
+        if let Some(p) = problem
+            && self.bad.as_ref().is_none_or(|(s, _, _)| recorded < *s)
+        {
+            self.bad = Some((
+                recorded,
+                canon.entry_id,
+                format!("{p} (chain {chain}, #{seq})"),
+            ));
         }
     }
-    let mut heads: Vec<(String, i64, [u8; 32])> = computed
-        .iter()
-        .map(|(k, h)| (k.clone(), h.length, h.head))
-        .collect();
-    heads.sort();
-    if bad.is_none() {
-        let orphan: Option<Uuid> = sqlx::query_scalar(
-            "SELECT e.entry_id FROM journal_entries e \
-             WHERE NOT EXISTS (SELECT 1 FROM ledger_entry_meta m WHERE m.entry_id = e.entry_id) \
-             ORDER BY e.recorded_at, e.entry_id LIMIT 1",
-        )
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(id) = orphan {
-            bad = Some((
+
+    /// True once a bad entry was seen.
+    pub fn found_bad(&self) -> bool {
+        self.bad.is_some()
+    }
+
+    /// An entry that has no chain link at all (added outside the ledger).
+    pub fn orphan(&mut self, id: Uuid) {
+        if self.bad.is_none() {
+            self.bad = Some((
                 i64::MAX,
                 id,
                 "entry has no chain link (added outside the ledger)".to_owned(),
             ));
         }
     }
-    if bad.is_none() {
-        for (name, s) in &stored {
-            let c = computed.get(name).cloned().unwrap_or_default();
-            if c.length != s.length || c.head != s.head {
-                bad = Some((
-                    i64::MAX,
-                    Uuid::nil(),
-                    format!(
-                        "chain {name}: recomputed head ({} entries) differs from the recorded head ({} entries)",
-                        c.length, s.length
-                    ),
-                ));
-                break;
+
+    /// Compares the recomputed heads with the stored ones and gives the verdict.
+    pub fn finish(self, stored: &HashMap<String, Head>) -> Verification {
+        let Self {
+            computed,
+            mut bad,
+            checked,
+        } = self;
+        let mut heads: Vec<(String, i64, [u8; 32])> = computed
+            .iter()
+            .map(|(k, h)| (k.clone(), h.length, h.head))
+            .collect();
+        heads.sort();
+        if bad.is_none() {
+            let mut names: Vec<&String> = stored.keys().collect();
+            names.sort();
+            for name in names {
+                let s = &stored[name];
+                let c = computed.get(name).cloned().unwrap_or_default();
+                if c.length != s.length || c.head != s.head {
+                    bad = Some((
+                        i64::MAX,
+                        Uuid::nil(),
+                        format!(
+                            "chain {name}: recomputed head ({} entries) differs from the recorded head ({} entries)",
+                            c.length, s.length
+                        ),
+                    ));
+                    break;
+                }
             }
         }
+        Verification {
+            entries_checked: checked,
+            first_bad: bad.map(|(_, id, why)| (id, why)),
+            heads,
+        }
     }
-    Ok(Verification {
-        entries_checked: checked,
-        first_bad: bad.map(|(_, id, why)| (id, why)),
-        heads,
-    })
+}
+
+/// Every stored entry of a PostgreSQL journal in canonical form, by id.
+pub async fn stored_entries(conn: &mut PgConnection) -> Result<Vec<Canonical>, Error> {
+    crate::store::postgres::stored_entries(conn).await
+}
+
+/// Recomputes every chain of a PostgreSQL journal from the stored rows.
+pub async fn verify(conn: &mut PgConnection) -> Result<Verification, Error> {
+    crate::store::postgres::verify(conn).await
 }

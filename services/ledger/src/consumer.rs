@@ -9,11 +9,11 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
-use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::engine::{BatchReport, DeadLetter, Engine, InRecord, TopicKind, WRITER_LOCK};
+use crate::engine::{BatchReport, DeadLetter, Engine, InRecord, TopicKind};
+use crate::store::{Store, WriteTx as _};
 
 /// Batch bounds: the consumer stops reading while a batch is written (backpressure).
 #[derive(Debug, Clone, Copy)]
@@ -32,8 +32,8 @@ impl Default for BatchLimits {
 }
 
 /// Folds one batch in one transaction (retrying on failure with a rebuilt engine).
-pub async fn fold_and_commit(
-    pool: &PgPool,
+pub async fn fold_and_commit<S: Store>(
+    store: &S,
     engine: &mut Engine,
     producer: &FutureProducer,
     group: &str,
@@ -42,7 +42,7 @@ pub async fn fold_and_commit(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        match try_fold(pool, engine, producer, group, batch).await {
+        match try_fold(store, engine, producer, group, batch).await {
             Ok(r) => return Ok(r),
             Err(e) if attempt < 5 => {
                 tracing::warn!(error = %e, attempt, "batch failed; rebuilding state and retrying");
@@ -54,8 +54,8 @@ pub async fn fold_and_commit(
     }
 }
 
-async fn try_fold(
-    pool: &PgPool,
+async fn try_fold<S: Store>(
+    store: &S,
     engine: &mut Engine,
     producer: &FutureProducer,
     group: &str,
@@ -64,11 +64,7 @@ async fn try_fold(
     if engine.is_dirty() {
         *engine = Engine::new();
     }
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(WRITER_LOCK)
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = store.begin_write().await?;
     engine.catch_up(&mut tx).await?;
     let (report, dead) = engine.fold_batch(&mut tx, group, batch).await?;
     // The offsets of dead letters advance only once the broker has them.
@@ -103,8 +99,8 @@ async fn send_dead_letters(producer: &FutureProducer, dead: &[DeadLetter]) -> Re
 }
 
 /// Consumes `topics` until `shutdown`, folding bounded batches.
-pub async fn run(
-    pool: PgPool,
+pub async fn run<S: Store>(
+    store: S,
     consumer: StreamConsumer,
     producer: FutureProducer,
     topics: Vec<(String, TopicKind)>,
@@ -139,9 +135,9 @@ pub async fn run(
             }
         }
         tracing::debug!(records = batch.len(), "batch read");
-        seek_new_assignments(&pool, &consumer, &group, &mut assigned).await?;
+        seek_new_assignments(&store, &consumer, &group, &mut assigned).await?;
         let t = std::time::Instant::now();
-        let report = fold_and_commit(&pool, &mut engine, &producer, &group, &batch).await?;
+        let report = fold_and_commit(&store, &mut engine, &producer, &group, &batch).await?;
         tracing::debug!(
             ?report,
             total_ms = t.elapsed().as_millis(),
@@ -182,10 +178,10 @@ fn push(
     });
 }
 
-/// On a new assignment, seek each new partition to the offset stored in PostgreSQL (records
+/// On a new assignment, seek each new partition to the offset in the store (records
 /// below it are also dropped under the writer lock, so this only saves re-reading).
-async fn seek_new_assignments(
-    pool: &PgPool,
+async fn seek_new_assignments<S: Store>(
+    store: &S,
     consumer: &StreamConsumer,
     group: &str,
     assigned: &mut HashSet<(String, i32)>,
@@ -203,20 +199,12 @@ async fn seek_new_assignments(
     if fresh.is_empty() {
         return Ok(());
     }
-    let stored = sqlx::query(
-        "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = $1",
-    )
-    .bind(group)
-    .fetch_all(pool)
-    .await?;
-    for r in stored {
-        let tp: (String, i32) = (r.try_get(0)?, r.try_get(1)?);
-        if fresh.contains(&tp) {
-            let off: i64 = r.try_get(2)?;
-            if let Err(e) = consumer.seek(&tp.0, tp.1, Offset::Offset(off), Duration::from_secs(1))
-            {
-                tracing::debug!(error = %e, topic = %tp.0, partition = tp.1, "seek deferred");
-            }
+    let stored = store.load_offsets(group).await?;
+    for (tp, off) in stored {
+        if fresh.contains(&tp)
+            && let Err(e) = consumer.seek(&tp.0, tp.1, Offset::Offset(off), Duration::from_secs(1))
+        {
+            tracing::debug!(error = %e, topic = %tp.0, partition = tp.1, "seek deferred");
         }
     }
     Ok(())

@@ -8,13 +8,12 @@ use ledgerline_core::Currency;
 use ledgerline_proto::ledger::v1 as pb;
 use pb::ledger_query_server::{LedgerQuery, LedgerQueryServer};
 use rust_decimal::Decimal;
-use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::Error;
-use crate::chain::{self, ENTRY_COLUMNS};
+use crate::store::{BalanceQuery, EntryQuery, StatementQuery, Store, StoredEntry};
 use crate::wire::{entry_to_proto, ts};
 
 /// What a bearer token may do.
@@ -32,20 +31,20 @@ pub enum Role {
 pub const MAX_PAGE: i32 = 1000;
 const DEFAULT_PAGE: i32 = 100;
 
-/// The query service over the PostgreSQL journal.
+/// The query service over a journal [`Store`].
 #[derive(Debug, Clone)]
-pub struct Query {
-    pool: PgPool,
+pub struct Query<S> {
+    store: S,
 }
 
-impl Query {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+impl<S: Store> Query<S> {
+    pub fn new(store: S) -> Self {
+        Self { store }
     }
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(db)`
-fn db(e: sqlx::Error) -> Status {
+fn db(e: Error) -> Status {
     tracing::warn!(error = %e, "query failed");
     Status::internal("the ledger database failed; retry later")
 }
@@ -74,17 +73,12 @@ fn currency(c: &str) -> Result<(), Status> {
 }
 
 /// A currency the request names must be a well-formed code the journal has lines in.
-async fn known_currency(pool: &PgPool, c: &str) -> Result<(), Status> {
+async fn known_currency<S: Store>(store: &S, c: &str) -> Result<(), Status> {
     currency(c)?;
     if c.is_empty() {
         return Ok(());
     }
-    let seen: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM journal_lines WHERE currency = $1)")
-            .bind(c)
-            .fetch_one(pool)
-            .await
-            .map_err(db)?;
+    let seen = store.currency_seen(c).await.map_err(db)?;
     if seen {
         Ok(())
     } else {
@@ -145,77 +139,56 @@ fn dec(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
-async fn balances(
-    pool: &PgPool,
+async fn balances<S: Store>(
+    store: &S,
     ledger: &str,
     account: &str,
     currency: &str,
     eff: Bound,
     rec: Bound,
 ) -> Result<Vec<pb::Balance>, Status> {
-    let rows = sqlx::query(
-        "SELECT e.ledger, l.account, l.currency, sum(l.amount) \
-         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
-         WHERE ($1 = '' OR e.ledger = $1) AND ($2 = '' OR l.account = $2) \
-           AND ($3 = '' OR l.currency = $3) AND ($4::timestamptz IS NULL OR e.effective_at <= $4) \
-           AND ($5::timestamptz IS NULL OR e.recorded_at <= $5) \
-         GROUP BY 1, 2, 3 HAVING sum(l.amount) <> 0 ORDER BY 1, 3, 2",
-    )
-    .bind(ledger)
-    .bind(account)
-    .bind(currency)
-    .bind(eff)
-    .bind(rec)
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
-    rows.iter()
-        .map(|r| {
-            Ok(pb::Balance {
-                ledger: r.try_get(0)?,
-                account: r.try_get(1)?,
-                currency: r.try_get(2)?,
-                amount: dec(r.try_get(3)?),
-            })
+    let rows = store
+        .balances(&BalanceQuery {
+            ledger: ledger.to_owned(),
+            account: account.to_owned(),
+            currency: currency.to_owned(),
+            effective_as_of: eff,
+            recorded_as_of: rec,
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(db)
+        .await
+        .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| pb::Balance {
+            ledger: r.ledger,
+            account: r.account,
+            currency: r.currency,
+            amount: dec(r.amount),
+        })
+        .collect())
 }
 
-/// Entries selected by `filter` (a WHERE clause over `e` and `m`, binding $1..$n), in
-/// recording order, as wire entries.
-fn entry_from_row(r: &sqlx::postgres::PgRow) -> Result<pb::JournalEntry, sqlx::Error> {
-    let canon = chain::canonical_from_row(r)?;
-    let recorded_at: DateTime<Utc> = r.try_get(11)?;
-    let chain: String = r.try_get(13)?;
-    let seq: i64 = r.try_get(14)?;
-    let hash: Option<Vec<u8>> = r.try_get(15)?;
-    let fact_id: String = r.try_get(16)?;
-    Ok(entry_to_proto(
-        &canon,
-        Some(recorded_at),
-        &chain,
-        seq,
-        hash.unwrap_or_default(),
-        &fact_id,
-    ))
+fn entry_from_stored(e: &StoredEntry) -> pb::JournalEntry {
+    entry_to_proto(
+        &e.canonical,
+        Some(e.recorded_at),
+        &e.chain,
+        e.chain_seq,
+        e.chain_hash.clone().unwrap_or_default(),
+        &e.fact_id,
+    )
 }
-
-const ENTRY_META: &str = "m.chain, m.chain_seq, m.chain_hash, f.fact_id, m.recorded_seq, f.raw";
-const ENTRY_FROM: &str = "FROM journal_entries e \
-    JOIN ledger_entry_meta m ON m.entry_id = e.entry_id \
-    JOIN ledger_facts f ON f.fact_seq = m.fact_seq";
 
 #[tonic::async_trait]
-impl LedgerQuery for Query {
+impl<S: Store> LedgerQuery for Query<S> {
     async fn get_balances(
         &self,
         request: Request<pb::GetBalancesRequest>,
     ) -> Result<Response<pb::GetBalancesResponse>, Status> {
         let r = request.into_inner();
-        known_currency(&self.pool, &r.currency).await?;
+        known_currency(&self.store, &r.currency).await?;
         let (eff, rec) = as_of(r.as_of.as_ref())?;
-        let balances = balances(&self.pool, &r.ledger, &r.account, &r.currency, eff, rec).await?;
+        let balances = balances(&self.store, &r.ledger, &r.account, &r.currency, eff, rec).await?;
         Ok(Response::new(pb::GetBalancesResponse { balances }))
     }
 
@@ -228,7 +201,7 @@ impl LedgerQuery for Query {
             return Err(invalid("ledger is required (a Stripe account id, acct_…)"));
         }
         let (eff, rec) = as_of(r.as_of.as_ref())?;
-        let rows = balances(&self.pool, &r.ledger, "", "", eff, rec).await?;
+        let rows = balances(&self.store, &r.ledger, "", "", eff, rec).await?;
         let mut sums: std::collections::BTreeMap<&str, Decimal> = Default::default();
         for b in &rows {
             let v: Decimal = b.amount.parse().unwrap_or_default();
@@ -249,38 +222,23 @@ impl LedgerQuery for Query {
         let size = page_size(r.page_size)?;
         let after = page_token(&r.page_token)?;
         let (from, to) = range(r.effective_from.as_ref(), r.effective_to.as_ref())?;
-        let sql = format!(
-            "SELECT {ENTRY_COLUMNS}, {ENTRY_META} {ENTRY_FROM} \
-             WHERE m.recorded_seq > $1 AND ($2 = '' OR e.ledger = $2) \
-               AND ($3 = '' OR e.source_id = $3) \
-               AND ($4 = '' OR EXISTS (SELECT 1 FROM journal_lines a \
-                                       WHERE a.entry_id = e.entry_id AND a.account = $4)) \
-               AND ($5::timestamptz IS NULL OR e.effective_at >= $5) \
-               AND ($6::timestamptz IS NULL OR e.effective_at < $6) \
-             ORDER BY m.recorded_seq LIMIT $7"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(after)
-            .bind(&r.ledger)
-            .bind(&r.source_id)
-            .bind(&r.account)
-            .bind(from)
-            .bind(to)
-            .bind(size)
-            .fetch_all(&self.pool)
+        let rows = self
+            .store
+            .entries(&EntryQuery {
+                after_recorded_seq: after,
+                ledger: r.ledger.clone(),
+                source_id: r.source_id.clone(),
+                account: r.account.clone(),
+                effective_from: from,
+                effective_to: to,
+                limit: size,
+            })
             .await
             .map_err(db)?;
-        let entries = rows
-            .iter()
-            .map(entry_from_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
+        let entries = rows.iter().map(entry_from_stored).collect();
         let next_page_token = if i64::try_from(rows.len()).unwrap_or(0) == size {
             rows.last()
-                .map(|r| r.try_get::<i64, _>(17))
-                .transpose()
-                .map_err(db)?
-                .map(|s| s.to_string())
+                .map(|r| r.recorded_seq.to_string())
                 .unwrap_or_default()
         } else {
             String::new()
@@ -298,16 +256,13 @@ impl LedgerQuery for Query {
         let r = request.into_inner();
         let id = Uuid::parse_str(&r.entry_id)
             .map_err(|_| invalid(format!("entry_id {:?} is not a UUID", r.entry_id)))?;
-        let sql =
-            format!("SELECT {ENTRY_COLUMNS}, {ENTRY_META} {ENTRY_FROM} WHERE e.entry_id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
+        let (stored, raw_fact) = self
+            .store
+            .entry(id)
             .await
             .map_err(db)?
             .ok_or_else(|| Status::not_found(format!("no entry {id}")))?;
-        let entry = entry_from_row(&row).map_err(db)?;
-        let raw_fact: Vec<u8> = row.try_get(18).map_err(db)?;
+        let entry = entry_from_stored(&stored);
         Ok(Response::new(pb::GetEntryResponse {
             fact_id: entry.fact_id.clone(),
             entry: Some(entry),
@@ -323,66 +278,46 @@ impl LedgerQuery for Query {
         if r.ledger.is_empty() || r.account.is_empty() || r.currency.is_empty() {
             return Err(invalid("ledger, account and currency are required"));
         }
-        known_currency(&self.pool, &r.currency).await?;
+        known_currency(&self.store, &r.currency).await?;
         let size = page_size(r.page_size)?;
         let skip = page_token(&r.page_token)?;
         let (from, to) = range(r.effective_from.as_ref(), r.effective_to.as_ref())?;
-        let rows = sqlx::query(
-            "WITH s AS ( \
-               SELECT e.entry_id, e.effective_at, e.rule, e.source_id, l.amount, m.recorded_seq, l.line_no, \
-                      sum(l.amount) OVER (ORDER BY e.effective_at, m.recorded_seq, l.line_no) AS running \
-               FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
-               JOIN ledger_entry_meta m ON m.entry_id = e.entry_id \
-               WHERE e.ledger = $1 AND l.account = $2 AND l.currency = $3 \
-                 AND ($5::timestamptz IS NULL OR e.effective_at < $5)) \
-             SELECT entry_id, effective_at, rule, source_id, amount, running FROM s \
-             WHERE ($4::timestamptz IS NULL OR effective_at >= $4) ORDER BY effective_at, recorded_seq, line_no OFFSET $6 LIMIT $7",
-        )
-        .bind(&r.ledger)
-        .bind(&r.account)
-        .bind(&r.currency)
-        .bind(from)
-        .bind(to)
-        .bind(skip)
-        .bind(size)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        let rows = self
+            .store
+            .statement(&StatementQuery {
+                ledger: r.ledger.clone(),
+                account: r.account.clone(),
+                currency: r.currency.clone(),
+                effective_from: from,
+                effective_to: to,
+                skip,
+                limit: size,
+            })
+            .await
+            .map_err(db)?;
         let mut lines = Vec::with_capacity(rows.len());
         let mut opening = None;
         for row in &rows {
-            let amount: Decimal = row.try_get(4).map_err(db)?;
-            let running: Decimal = row.try_get(5).map_err(db)?;
             if opening.is_none() {
-                opening = Some(running - amount);
+                opening = Some(row.running - row.amount);
             }
-            let id: Uuid = row.try_get(0).map_err(db)?;
-            let at: DateTime<Utc> = row.try_get(1).map_err(db)?;
             lines.push(pb::StatementLine {
-                entry_id: id.hyphenated().to_string(),
-                effective_at: Some(ts(at)),
-                rule: row.try_get(2).map_err(db)?,
-                source_id: row.try_get(3).map_err(db)?,
-                amount: dec(amount),
-                running_balance: dec(running),
+                entry_id: row.entry_id.hyphenated().to_string(),
+                effective_at: Some(ts(row.effective_at)),
+                rule: row.rule.clone(),
+                source_id: row.source_id.clone(),
+                amount: dec(row.amount),
+                running_balance: dec(row.running),
             });
         }
-        let opening = match opening {
-            Some(o) => o,
-            None => sqlx::query_scalar::<_, Option<Decimal>>(
-                "SELECT sum(l.amount) FROM journal_lines l \
-                 JOIN journal_entries e ON e.entry_id = l.entry_id \
-                 WHERE e.ledger = $1 AND l.account = $2 AND l.currency = $3 \
-                   AND $4::timestamptz IS NOT NULL AND e.effective_at < $4",
-            )
-            .bind(&r.ledger)
-            .bind(&r.account)
-            .bind(&r.currency)
-            .bind(from)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?
-            .unwrap_or_default(),
+        let opening = match (opening, from) {
+            (Some(o), _) => o,
+            (None, Some(from)) => self
+                .store
+                .balance_before(&r.ledger, &r.account, &r.currency, from)
+                .await
+                .map_err(db)?,
+            (None, None) => Decimal::ZERO,
         };
         let next_page_token = if i64::try_from(lines.len()).unwrap_or(0) == size {
             (skip + size).to_string()
@@ -400,8 +335,7 @@ impl LedgerQuery for Query {
         &self,
         _request: Request<pb::VerifyChainRequest>,
     ) -> Result<Response<pb::VerifyChainResponse>, Status> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        let v = chain::verify(&mut conn).await.map_err(|e| {
+        let v = self.store.verify_chain().await.map_err(|e| {
             tracing::warn!(error = %e, "verification failed to run");
             Status::internal("verification could not read the journal")
         })?;
@@ -463,8 +397,8 @@ mod subtle_eq {
 }
 
 /// Serves until `shutdown`.
-pub async fn serve(
-    pool: PgPool,
+pub async fn serve<S: Store>(
+    store: S,
     tokens: Vec<(String, Role)>,
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
@@ -486,7 +420,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .map_err(|e| Error::Reflection(e.to_string()))?;
-    let query = LedgerQueryServer::with_interceptor(Query::new(pool), move |req: Request<()>| {
+    let query = LedgerQueryServer::with_interceptor(Query::new(store), move |req: Request<()>| {
         authorize(&tokens, &req).map(|_| req)
     });
     tonic::transport::Server::builder()

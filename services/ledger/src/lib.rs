@@ -1,9 +1,9 @@
 //! Ledgerline's ledger service.
 //!
 //! Consumes `stripe.events.v1` and `stripe.balance_transactions.v1`, posts every fact through
-//! the core, and stores entries, lines, raw facts, conflicts and hash-chain links in
-//! PostgreSQL together with the consumed offsets, in one transaction per bounded batch
-//! ([`engine`]); publishes committed entries to `ledger.entries.v1` through a transactional
+//! the core ([`engine`]), and stores entries, lines, raw facts, conflicts and hash-chain links
+//! together with the consumed offsets, in one transaction per bounded batch, in a [`Store`]
+//! ([`store`]: PostgreSQL); publishes committed entries to `ledger.entries.v1` through a transactional
 //! outbox ([`outbox`]); serves the auditors' `LedgerQuery` gRPC API ([`grpc`]).
 //!
 //! Architecture invariant: never calls Stripe; never posts by rules of its own (the core's
@@ -14,21 +14,21 @@ pub mod consumer;
 pub mod engine;
 pub mod grpc;
 pub mod outbox;
+pub mod store;
 pub mod wire;
 
 use std::net::SocketAddr;
 
 use ledgerline_bus::topics::dlq_of;
 use ledgerline_bus::{KafkaConfig, TopicSpec, Topics, ensure_topics};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use tokio_util::sync::CancellationToken;
 
 pub use consumer::BatchLimits;
 pub use engine::{Engine, TopicKind};
 pub use grpc::Role;
-
-/// The migrations of `migrations/`, run at start.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+pub use store::postgres::MIGRATOR;
+pub use store::{PgStore, Store};
 
 /// Everything that can go wrong in the ledger.
 #[derive(Debug, thiserror::Error)]
@@ -97,11 +97,8 @@ pub struct Running {
 /// Connects, migrates, creates missing topics and starts the consumer, the outbox publisher
 /// and the gRPC server; they stop at `shutdown`.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .connect(&config.database_url)
-        .await?;
-    MIGRATOR.run(&pool).await?;
+    let store = PgStore::connect(&config.database_url).await?;
+    let pool = store.pool().clone();
     let admin = config.kafka.admin()?;
     let events = config.topics.stripe_events();
     let bts = config.topics.stripe_balance_transactions();
@@ -123,7 +120,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(consumer::run(
-        pool.clone(),
+        store.clone(),
         consumer,
         producer.clone(),
         vec![
@@ -143,7 +140,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         ));
     }
     tasks.spawn(grpc::serve(
-        pool.clone(),
+        store,
         config.tokens.clone(),
         listener,
         shutdown.clone(),

@@ -1,0 +1,226 @@
+//! Where the journal lives: the [`Store`] trait and its implementations.
+//!
+//! The fold ([`crate::engine`]) builds a batch of [`Rows`] in memory; a store writes that
+//! batch, the chain heads and the consumed offsets in one transaction ([`WriteTx`]), and
+//! answers the queries of the gRPC API and of chain verification. Everything a store does is
+//! storage: it never posts, never decides a chain link, never decides which records to drop.
+//!
+//! - [`postgres::PgStore`]: PostgreSQL (`migrations/`), the distributed deployment.
+
+pub mod postgres;
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::Error;
+use crate::chain::{Canonical, Head, Verification};
+
+pub use postgres::PgStore;
+
+/// One batch's rows, column by column (the layout bulk writes want).
+#[derive(Debug, Default)]
+pub struct Rows {
+    // facts
+    pub f_seq: Vec<i64>,
+    pub f_topic: Vec<String>,
+    pub f_partition: Vec<i32>,
+    pub f_offset: Vec<i64>,
+    pub f_ledger: Vec<String>,
+    pub f_fact_id: Vec<String>,
+    pub f_digest: Vec<Vec<u8>>,
+    pub f_raw: Vec<Vec<u8>>,
+    // entries
+    pub e_id: Vec<Uuid>,
+    pub e_ledger: Vec<String>,
+    pub e_rule: Vec<String>,
+    pub e_kind: Vec<String>,
+    pub e_source: Vec<String>,
+    pub e_effective: Vec<DateTime<Utc>>,
+    pub e_description: Vec<String>,
+    pub e_reverses: Vec<Option<Uuid>>,
+    // lines
+    pub l_entry: Vec<Uuid>,
+    pub l_no: Vec<i32>,
+    pub l_account: Vec<String>,
+    pub l_currency: Vec<String>,
+    pub l_amount: Vec<Decimal>,
+    // meta
+    pub m_recorded: Vec<i64>,
+    pub m_fact: Vec<i64>,
+    pub m_chain: Vec<String>,
+    pub m_chain_seq: Vec<i64>,
+    pub m_digest: Vec<Vec<u8>>,
+    pub m_hash: Vec<Option<Vec<u8>>>,
+    // conflicts
+    pub c_entry: Vec<Uuid>,
+    pub c_fact: Vec<i64>,
+    pub c_fact_id: Vec<String>,
+    pub c_digest: Vec<Vec<u8>>,
+    pub c_incoming: Vec<serde_json::Value>,
+    // outbox
+    pub o_key: Vec<String>,
+    pub o_payload: Vec<Vec<u8>>,
+}
+
+/// A stored fact, as the fold replays it.
+#[derive(Debug, Clone)]
+pub struct StoredFact {
+    pub seq: i64,
+    pub ledger: String,
+    pub digest: Vec<u8>,
+    pub raw: Vec<u8>,
+}
+
+/// Consumed offsets: (topic, partition) → next offset to fold.
+pub type Offsets = HashMap<(String, i32), i64>;
+
+/// One open write transaction. Writers are serialised: from [`Store::begin_write`] to
+/// [`WriteTx::commit`] no other writer of the same store commits. Dropping it without
+/// committing rolls everything back.
+pub trait WriteTx: Send {
+    /// Facts recorded after `after` (by `fact_seq`), in recording order.
+    fn facts_since(
+        &mut self,
+        after: i64,
+    ) -> impl Future<Output = Result<Vec<StoredFact>, Error>> + Send;
+    /// The largest `recorded_seq` stored (0 when empty).
+    fn max_recorded_seq(&mut self) -> impl Future<Output = Result<i64, Error>> + Send;
+    /// The transaction's time: the `recorded_at` of what it writes.
+    fn now(&mut self) -> impl Future<Output = Result<DateTime<Utc>, Error>> + Send;
+    /// The offsets `group` has folded so far.
+    fn offsets(&mut self, group: &str) -> impl Future<Output = Result<Offsets, Error>> + Send;
+    /// The stored chain heads.
+    fn heads(&mut self) -> impl Future<Output = Result<HashMap<String, Head>, Error>> + Send;
+    /// Writes a folded batch: its rows, the changed heads and `group`'s new offsets (an offset
+    /// never moves backwards).
+    fn write(
+        &mut self,
+        rows: &Rows,
+        heads: &HashMap<String, Head>,
+        group: &str,
+        offsets: &Offsets,
+        recorded_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Commits everything written.
+    fn commit(self) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Filter of [`Store::balances`]; empty strings and `None` mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct BalanceQuery {
+    pub ledger: String,
+    pub account: String,
+    pub currency: String,
+    /// Only entries effective at or before.
+    pub effective_as_of: Option<DateTime<Utc>>,
+    /// Only entries recorded at or before.
+    pub recorded_as_of: Option<DateTime<Utc>>,
+}
+
+/// A non-zero balance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceRow {
+    pub ledger: String,
+    pub account: String,
+    pub currency: String,
+    pub amount: Decimal,
+}
+
+/// Filter of [`Store::entries`]; empty strings and `None` mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct EntryQuery {
+    /// Only entries with `recorded_seq` above (the page token).
+    pub after_recorded_seq: i64,
+    pub ledger: String,
+    pub source_id: String,
+    /// Only entries with a line on this account.
+    pub account: String,
+    /// Effective at or after.
+    pub effective_from: Option<DateTime<Utc>>,
+    /// Effective before.
+    pub effective_to: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+/// An entry as stored, with its chain link and the fact behind it.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    pub canonical: Canonical,
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_seq: i64,
+    pub chain: String,
+    pub chain_seq: i64,
+    pub chain_hash: Option<Vec<u8>>,
+    pub fact_id: String,
+}
+
+/// Filter of [`Store::statement`].
+#[derive(Debug, Clone, Default)]
+pub struct StatementQuery {
+    pub ledger: String,
+    pub account: String,
+    pub currency: String,
+    pub effective_from: Option<DateTime<Utc>>,
+    pub effective_to: Option<DateTime<Utc>>,
+    pub skip: i64,
+    pub limit: i64,
+}
+
+/// One line of an account statement, with the running balance from the beginning.
+#[derive(Debug, Clone)]
+pub struct StatementRow {
+    pub entry_id: Uuid,
+    pub effective_at: DateTime<Utc>,
+    pub rule: String,
+    pub source_id: String,
+    pub amount: Decimal,
+    pub running: Decimal,
+}
+
+/// A journal store.
+pub trait Store: Clone + Send + Sync + 'static {
+    type Write: WriteTx;
+
+    /// Opens a write transaction holding the store's single-writer lock.
+    fn begin_write(&self) -> impl Future<Output = Result<Self::Write, Error>> + Send;
+    /// The offsets `group` has folded so far (outside any write transaction: a hint).
+    fn load_offsets(&self, group: &str) -> impl Future<Output = Result<Offsets, Error>> + Send;
+    /// Whether any line is in `currency`.
+    fn currency_seen(&self, currency: &str) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// Non-zero balances by ledger, account and currency, ordered by ledger, currency, account.
+    fn balances(
+        &self,
+        q: &BalanceQuery,
+    ) -> impl Future<Output = Result<Vec<BalanceRow>, Error>> + Send;
+    /// Entries in recording order.
+    fn entries(
+        &self,
+        q: &EntryQuery,
+    ) -> impl Future<Output = Result<Vec<StoredEntry>, Error>> + Send;
+    /// One entry and the raw fact behind it.
+    fn entry(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<(StoredEntry, Vec<u8>)>, Error>> + Send;
+    /// An account's lines in (effective time, recording order, line) order.
+    fn statement(
+        &self,
+        q: &StatementQuery,
+    ) -> impl Future<Output = Result<Vec<StatementRow>, Error>> + Send;
+    /// The account's balance from the lines effective before `before`.
+    fn balance_before(
+        &self,
+        ledger: &str,
+        account: &str,
+        currency: &str,
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Decimal, Error>> + Send;
+    /// Recomputes every chain from the stored rows.
+    fn verify_chain(&self) -> impl Future<Output = Result<Verification, Error>> + Send;
+    /// Every stored entry in canonical form, by id.
+    fn stored_entries(&self) -> impl Future<Output = Result<Vec<Canonical>, Error>> + Send;
+}

@@ -1,0 +1,604 @@
+//! The PostgreSQL store (`migrations/`): bulk `UNNEST` inserts and a binary `COPY` of the raw
+//! facts, the global advisory writer lock, and the queries of the gRPC API.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt as _;
+use rust_decimal::Decimal;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use super::{
+    BalanceQuery, BalanceRow, EntryQuery, Offsets, Rows, StatementQuery, StatementRow, Store,
+    StoredEntry, StoredFact, WriteTx,
+};
+use crate::Error;
+use crate::chain::{Canonical, CanonicalLine, Head, Verification, Verifier};
+
+/// Advisory lock key of the single-writer section (`ledgerline` in ASCII).
+pub const WRITER_LOCK: i64 = 0x6c65_6467_6572_6c6e;
+
+/// The migrations of `migrations/`, run at start.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// The journal in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// A store over an existing pool (migrated by the caller).
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Connects and runs the migrations.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// A write transaction holding [`WRITER_LOCK`].
+#[derive(Debug)]
+pub struct PgWrite {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl Store for PgStore {
+    type Write = PgWrite;
+
+    async fn begin_write(&self) -> Result<PgWrite, Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITER_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(PgWrite { tx })
+    }
+
+    async fn load_offsets(&self, group: &str) -> Result<Offsets, Error> {
+        let mut conn = self.pool.acquire().await?;
+        load_offsets(&mut conn, group).await
+    }
+
+    async fn currency_seen(&self, currency: &str) -> Result<bool, Error> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM journal_lines WHERE currency = $1)")
+                .bind(currency)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn balances(&self, q: &BalanceQuery) -> Result<Vec<BalanceRow>, Error> {
+        let rows = sqlx::query(
+            "SELECT e.ledger, l.account, l.currency, sum(l.amount) \
+             FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
+             WHERE ($1 = '' OR e.ledger = $1) AND ($2 = '' OR l.account = $2) \
+               AND ($3 = '' OR l.currency = $3) AND ($4::timestamptz IS NULL OR e.effective_at <= $4) \
+               AND ($5::timestamptz IS NULL OR e.recorded_at <= $5) \
+             GROUP BY 1, 2, 3 HAVING sum(l.amount) <> 0 ORDER BY 1, 3, 2",
+        )
+        .bind(&q.ledger)
+        .bind(&q.account)
+        .bind(&q.currency)
+        .bind(q.effective_as_of)
+        .bind(q.recorded_as_of)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                Ok(BalanceRow {
+                    ledger: r.try_get(0)?,
+                    account: r.try_get(1)?,
+                    currency: r.try_get(2)?,
+                    amount: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn entries(&self, q: &EntryQuery) -> Result<Vec<StoredEntry>, Error> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS}, {ENTRY_META} {ENTRY_FROM} \
+             WHERE m.recorded_seq > $1 AND ($2 = '' OR e.ledger = $2) \
+               AND ($3 = '' OR e.source_id = $3) \
+               AND ($4 = '' OR EXISTS (SELECT 1 FROM journal_lines a \
+                                       WHERE a.entry_id = e.entry_id AND a.account = $4)) \
+               AND ($5::timestamptz IS NULL OR e.effective_at >= $5) \
+               AND ($6::timestamptz IS NULL OR e.effective_at < $6) \
+             ORDER BY m.recorded_seq LIMIT $7"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(q.after_recorded_seq)
+            .bind(&q.ledger)
+            .bind(&q.source_id)
+            .bind(&q.account)
+            .bind(q.effective_from)
+            .bind(q.effective_to)
+            .bind(q.limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(stored_entry_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn entry(&self, id: Uuid) -> Result<Option<(StoredEntry, Vec<u8>)>, Error> {
+        let sql =
+            format!("SELECT {ENTRY_COLUMNS}, {ENTRY_META} {ENTRY_FROM} WHERE e.entry_id = $1");
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let entry = stored_entry_from_row(&row)?;
+        let raw: Vec<u8> = row.try_get(18)?;
+        Ok(Some((entry, raw)))
+    }
+
+    async fn statement(&self, q: &StatementQuery) -> Result<Vec<StatementRow>, Error> {
+        let rows = sqlx::query(
+            "WITH s AS ( \
+               SELECT e.entry_id, e.effective_at, e.rule, e.source_id, l.amount, m.recorded_seq, l.line_no, \
+                      sum(l.amount) OVER (ORDER BY e.effective_at, m.recorded_seq, l.line_no) AS running \
+               FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
+               JOIN ledger_entry_meta m ON m.entry_id = e.entry_id \
+               WHERE e.ledger = $1 AND l.account = $2 AND l.currency = $3 \
+                 AND ($5::timestamptz IS NULL OR e.effective_at < $5)) \
+             SELECT entry_id, effective_at, rule, source_id, amount, running FROM s \
+             WHERE ($4::timestamptz IS NULL OR effective_at >= $4) ORDER BY effective_at, recorded_seq, line_no OFFSET $6 LIMIT $7",
+        )
+        .bind(&q.ledger)
+        .bind(&q.account)
+        .bind(&q.currency)
+        .bind(q.effective_from)
+        .bind(q.effective_to)
+        .bind(q.skip)
+        .bind(q.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                Ok(StatementRow {
+                    entry_id: row.try_get(0)?,
+                    effective_at: row.try_get(1)?,
+                    rule: row.try_get(2)?,
+                    source_id: row.try_get(3)?,
+                    amount: row.try_get(4)?,
+                    running: row.try_get(5)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn balance_before(
+        &self,
+        ledger: &str,
+        account: &str,
+        currency: &str,
+        before: DateTime<Utc>,
+    ) -> Result<Decimal, Error> {
+        Ok(sqlx::query_scalar::<_, Option<Decimal>>(
+            "SELECT sum(l.amount) FROM journal_lines l \
+             JOIN journal_entries e ON e.entry_id = l.entry_id \
+             WHERE e.ledger = $1 AND l.account = $2 AND l.currency = $3 \
+               AND e.effective_at < $4",
+        )
+        .bind(ledger)
+        .bind(account)
+        .bind(currency)
+        .bind(before)
+        .fetch_one(&self.pool)
+        .await?
+        .unwrap_or_default())
+    }
+
+    async fn verify_chain(&self) -> Result<Verification, Error> {
+        let mut conn = self.pool.acquire().await?;
+        verify(&mut conn).await
+    }
+
+    async fn stored_entries(&self) -> Result<Vec<Canonical>, Error> {
+        let mut conn = self.pool.acquire().await?;
+        stored_entries(&mut conn).await
+    }
+}
+
+impl WriteTx for PgWrite {
+    async fn facts_since(&mut self, after: i64) -> Result<Vec<StoredFact>, Error> {
+        let rows = sqlx::query(
+            "SELECT fact_seq, ledger, digest, raw FROM ledger_facts \
+             WHERE fact_seq > $1 ORDER BY fact_seq",
+        )
+        .bind(after)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                Ok(StoredFact {
+                    seq: row.try_get(0)?,
+                    ledger: row.try_get(1)?,
+                    digest: row.try_get(2)?,
+                    raw: row.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn max_recorded_seq(&mut self) -> Result<i64, Error> {
+        let max: Option<i64> =
+            sqlx::query_scalar("SELECT max(recorded_seq) FROM ledger_entry_meta")
+                .fetch_one(&mut *self.tx)
+                .await?;
+        Ok(max.unwrap_or(0))
+    }
+
+    async fn now(&mut self) -> Result<DateTime<Utc>, Error> {
+        Ok(sqlx::query_scalar("SELECT now()")
+            .fetch_one(&mut *self.tx)
+            .await?)
+    }
+
+    async fn offsets(&mut self, group: &str) -> Result<Offsets, Error> {
+        load_offsets(&mut self.tx, group).await
+    }
+
+    async fn heads(&mut self) -> Result<HashMap<String, Head>, Error> {
+        load_heads(&mut self.tx).await
+    }
+
+    async fn write(
+        &mut self,
+        rows: &Rows,
+        heads: &HashMap<String, Head>,
+        group: &str,
+        offsets: &Offsets,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        write_rows(&mut self.tx, rows, recorded_at).await?;
+        write_heads(&mut self.tx, heads).await?;
+        write_offsets(&mut self.tx, group, offsets).await?;
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<(), Error> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn load_offsets(conn: &mut PgConnection, group: &str) -> Result<Offsets, Error> {
+    Ok(sqlx::query(
+        "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = $1",
+    )
+    .bind(group)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| -> Result<_, sqlx::Error> { Ok(((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?)) })
+    .collect::<Result<_, _>>()?)
+}
+
+/// The stored heads.
+pub async fn load_heads(conn: &mut PgConnection) -> Result<HashMap<String, Head>, Error> {
+    let rows = sqlx::query("SELECT chain, length, head FROM ledger_chain_heads")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = HashMap::new();
+    for r in rows {
+        let head: Vec<u8> = r.try_get(2)?;
+        out.insert(
+            r.try_get(0)?,
+            Head {
+                length: r.try_get(1)?,
+                head: <[u8; 32]>::try_from(head.as_slice()).unwrap_or_default(),
+                changed: false,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The SELECT that reads an entry with its lines in canonical form (columns 0..=12).
+const ENTRY_COLUMNS: &str = "e.entry_id, e.ledger, e.rule, e.source_kind, \
+    e.source_id, extract(epoch from e.effective_at)::bigint, e.reverses, e.description, \
+    (SELECT array_agg(l.account ORDER BY l.line_no) FROM journal_lines l WHERE l.entry_id = e.entry_id), \
+    (SELECT array_agg(l.currency ORDER BY l.line_no) FROM journal_lines l WHERE l.entry_id = e.entry_id), \
+    (SELECT array_agg(l.amount ORDER BY l.line_no) FROM journal_lines l WHERE l.entry_id = e.entry_id), \
+    e.recorded_at, \
+    (SELECT array_agg(l.line_no ORDER BY l.line_no) FROM journal_lines l WHERE l.entry_id = e.entry_id)";
+
+/// Columns 13..=18 after [`ENTRY_COLUMNS`].
+const ENTRY_META: &str = "m.chain, m.chain_seq, m.chain_hash, f.fact_id, m.recorded_seq, f.raw";
+const ENTRY_FROM: &str = "FROM journal_entries e \
+    JOIN ledger_entry_meta m ON m.entry_id = e.entry_id \
+    JOIN ledger_facts f ON f.fact_seq = m.fact_seq";
+
+/// Reads the canonical entry from a row selected with [`ENTRY_COLUMNS`].
+fn canonical_from_row(r: &sqlx::postgres::PgRow) -> Result<Canonical, sqlx::Error> {
+    let accounts: Vec<String> = r.try_get::<Option<Vec<String>>, _>(8)?.unwrap_or_default();
+    let currencies: Vec<String> = r.try_get::<Option<Vec<String>>, _>(9)?.unwrap_or_default();
+    let amounts: Vec<Decimal> = r
+        .try_get::<Option<Vec<Decimal>>, _>(10)?
+        .unwrap_or_default();
+    Ok(Canonical {
+        entry_id: r.try_get(0)?,
+        ledger: r.try_get(1)?,
+        rule: r.try_get(2)?,
+        source_kind: r.try_get(3)?,
+        source_id: r.try_get(4)?,
+        effective_at: r.try_get(5)?,
+        reverses: r.try_get(6)?,
+        description: r.try_get(7)?,
+        lines: accounts
+            .into_iter()
+            .zip(currencies)
+            .zip(amounts)
+            .map(|((account, currency), amount)| CanonicalLine {
+                account,
+                currency,
+                amount,
+            })
+            .collect(),
+    })
+}
+
+fn stored_entry_from_row(r: &sqlx::postgres::PgRow) -> Result<StoredEntry, sqlx::Error> {
+    Ok(StoredEntry {
+        canonical: canonical_from_row(r)?,
+        recorded_at: r.try_get(11)?,
+        chain: r.try_get(13)?,
+        chain_seq: r.try_get(14)?,
+        chain_hash: r.try_get(15)?,
+        fact_id: r.try_get(16)?,
+        recorded_seq: r.try_get(17)?,
+    })
+}
+
+/// Every stored entry in canonical form, by id.
+pub async fn stored_entries(conn: &mut PgConnection) -> Result<Vec<Canonical>, Error> {
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal_entries e ORDER BY e.entry_id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(canonical_from_row)
+        .collect::<Result<_, _>>()?)
+}
+
+/// Recomputes every chain from the stored rows.
+pub async fn verify(conn: &mut PgConnection) -> Result<Verification, Error> {
+    let stored = load_heads(conn).await?;
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS}, m.chain, m.chain_seq, m.digest, m.chain_hash, m.recorded_seq \
+         FROM ledger_entry_meta m JOIN journal_entries e ON e.entry_id = m.entry_id \
+         ORDER BY m.chain, m.chain_seq"
+    );
+    let mut verifier = Verifier::new();
+    {
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&mut *conn);
+        while let Some(r) = rows.try_next().await? {
+            let canon = canonical_from_row(&r)?;
+            let chain: String = r.try_get(13)?;
+            let seq: i64 = r.try_get(14)?;
+            let digest: Vec<u8> = r.try_get(15)?;
+            let link: Option<Vec<u8>> = r.try_get(16)?;
+            let recorded: i64 = r.try_get(17)?;
+            verifier.push(&canon, &chain, seq, &digest, link.as_deref(), recorded);
+        }
+    }
+    if !verifier.found_bad() {
+        let orphan: Option<Uuid> = sqlx::query_scalar(
+            "SELECT e.entry_id FROM journal_entries e \
+             WHERE NOT EXISTS (SELECT 1 FROM ledger_entry_meta m WHERE m.entry_id = e.entry_id) \
+             ORDER BY e.recorded_at, e.entry_id LIMIT 1",
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = orphan {
+            verifier.orphan(id);
+        }
+    }
+    Ok(verifier.finish(&stored))
+}
+async fn write_rows(
+    conn: &mut PgConnection,
+    r: &Rows,
+    recorded_at: DateTime<Utc>,
+) -> Result<(), Error> {
+    let t = std::time::Instant::now();
+    if !r.f_seq.is_empty() {
+        copy_facts(conn, r, recorded_at).await?;
+        tracing::debug!(ms = t.elapsed().as_millis(), "facts inserted");
+    }
+    if !r.e_id.is_empty() {
+        sqlx::query(
+            "INSERT INTO journal_entries \
+               (entry_id, ledger, rule, source_kind, source_id, effective_at, recorded_at, description, reverses) \
+             SELECT i, l, r, k, s, e, $9, d, v FROM UNNEST($1::uuid[], $2::text[], $3::text[], \
+               $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::uuid[]) AS x(i, l, r, k, s, e, d, v)",
+        )
+        .bind(&r.e_id)
+        .bind(&r.e_ledger)
+        .bind(&r.e_rule)
+        .bind(&r.e_kind)
+        .bind(&r.e_source)
+        .bind(&r.e_effective)
+        .bind(&r.e_description)
+        .bind(&r.e_reverses)
+        .bind(recorded_at)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO journal_lines (entry_id, line_no, account, currency, amount) \
+             SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::text[], $5::numeric[])",
+        )
+        .bind(&r.l_entry)
+        .bind(&r.l_no)
+        .bind(&r.l_account)
+        .bind(&r.l_currency)
+        .bind(&r.l_amount)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO ledger_entry_meta \
+               (entry_id, recorded_seq, fact_seq, chain, chain_seq, digest, chain_hash) \
+             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], \
+               $5::bigint[], $6::bytea[], $7::bytea[])",
+        )
+        .bind(&r.e_id)
+        .bind(&r.m_recorded)
+        .bind(&r.m_fact)
+        .bind(&r.m_chain)
+        .bind(&r.m_chain_seq)
+        .bind(&r.m_digest)
+        .bind(&r.m_hash)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO ledger_outbox (record_key, payload) \
+             SELECT * FROM UNNEST($1::text[], $2::bytea[])",
+        )
+        .bind(&r.o_key)
+        .bind(&r.o_payload)
+        .execute(&mut *conn)
+        .await?;
+    }
+    tracing::debug!(ms = t.elapsed().as_millis(), "entries inserted");
+    if !r.c_entry.is_empty() {
+        sqlx::query(
+            "INSERT INTO ledger_conflicts \
+               (entry_id, fact_seq, fact_id, incoming_digest, incoming, recorded_at) \
+             SELECT i, f, fi, d, j, $6 FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], \
+               $4::bytea[], $5::jsonb[]) AS x(i, f, fi, d, j) \
+             ON CONFLICT (entry_id, incoming_digest) DO NOTHING",
+        )
+        .bind(&r.c_entry)
+        .bind(&r.c_fact)
+        .bind(&r.c_fact_id)
+        .bind(&r.c_digest)
+        .bind(&r.c_incoming)
+        .bind(recorded_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Binary `COPY` of the facts: their raw JSON is most of the bytes a batch writes, and COPY
+/// carries it without the array encoding of an `UNNEST` parameter.
+async fn copy_facts(
+    conn: &mut PgConnection,
+    r: &Rows,
+    recorded_at: DateTime<Utc>,
+) -> Result<(), Error> {
+    // Microseconds since 2000-01-01, PostgreSQL's binary timestamptz.
+    const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+    let at = recorded_at.timestamp_micros() - PG_EPOCH_MICROS;
+    let size: usize = r.f_raw.iter().map(|x| x.len() + 160).sum();
+    let mut buf = Vec::with_capacity(size + 32);
+    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.extend_from_slice(&0i32.to_be_bytes());
+    buf.extend_from_slice(&0i32.to_be_bytes());
+    fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
+        buf.extend_from_slice(&i32::try_from(bytes.len()).unwrap_or(i32::MAX).to_be_bytes());
+        buf.extend_from_slice(bytes);
+    }
+    for i in 0..r.f_seq.len() {
+        buf.extend_from_slice(&9i16.to_be_bytes());
+        field(&mut buf, &r.f_seq[i].to_be_bytes());
+        field(&mut buf, r.f_topic[i].as_bytes());
+        field(&mut buf, &r.f_partition[i].to_be_bytes());
+        field(&mut buf, &r.f_offset[i].to_be_bytes());
+        field(&mut buf, r.f_ledger[i].as_bytes());
+        field(&mut buf, r.f_fact_id[i].as_bytes());
+        field(&mut buf, &r.f_digest[i]);
+        field(&mut buf, &r.f_raw[i]);
+        field(&mut buf, &at.to_be_bytes());
+    }
+    buf.extend_from_slice(&(-1i16).to_be_bytes());
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY ledger_facts (fact_seq, topic, kafka_partition, kafka_offset, ledger, fact_id, \
+             digest, raw, recorded_at) FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    copy.send(buf).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
+async fn write_heads(conn: &mut PgConnection, heads: &HashMap<String, Head>) -> Result<(), Error> {
+    let mut names = Vec::new();
+    let mut lengths = Vec::new();
+    let mut values = Vec::new();
+    for (name, h) in heads.iter().filter(|(_, h)| h.changed) {
+        names.push(name.clone());
+        lengths.push(h.length);
+        values.push(h.head.to_vec());
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO ledger_chain_heads (chain, length, head) \
+         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bytea[]) \
+         ON CONFLICT (chain) DO UPDATE SET length = EXCLUDED.length, head = EXCLUDED.head",
+    )
+    .bind(&names)
+    .bind(&lengths)
+    .bind(&values)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn write_offsets(
+    conn: &mut PgConnection,
+    group: &str,
+    offsets: &HashMap<(String, i32), i64>,
+) -> Result<(), Error> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let (topics, parts, next): (Vec<String>, Vec<i32>, Vec<i64>) = offsets.iter().fold(
+        (Vec::new(), Vec::new(), Vec::new()),
+        |(mut t, mut p, mut n), ((topic, part), off)| {
+            t.push(topic.clone());
+            p.push(*part);
+            n.push(*off);
+            (t, p, n)
+        },
+    );
+    sqlx::query(
+        "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset, updated_at) \
+         SELECT $1, t, p, n, now() FROM UNNEST($2::text[], $3::int[], $4::bigint[]) AS x(t, p, n) \
+         ON CONFLICT (consumer_group, topic, partition) \
+         DO UPDATE SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset), \
+                       updated_at = now()",
+    )
+    .bind(group)
+    .bind(&topics)
+    .bind(&parts)
+    .bind(&next)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
