@@ -151,7 +151,8 @@ async fn webhooks() {
         .await
         .unwrap();
     let url = format!("http://{}/webhooks/default", running.addr);
-    let http = reqwest::Client::builder()
+    let http = ledgerline_stripe::tls::http_client_builder(&Default::default())
+        .unwrap()
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();

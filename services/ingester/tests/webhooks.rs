@@ -46,7 +46,11 @@ async fn rejections_rotation_and_the_official_library() {
         .await
         .unwrap();
     let url = format!("http://{}/webhooks/default", running.addr);
-    let http = reqwest::Client::new();
+    // The workspace's reqwest has rustls without a built-in provider (see ledgerline_stripe::tls).
+    let http = ledgerline_stripe::tls::http_client_builder(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap();
     let post = |body: Vec<u8>, header: Option<String>| {
         let mut req = http.post(&url).body(body);
         if let Some(h) = header {

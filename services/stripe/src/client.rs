@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use crate::error::{ApiErrorBody, StripeError, permission_in};
 use crate::key::{ApiKey, Mode, redact};
 use crate::ratelimit::RateLimiter;
+use crate::tls::{TlsConfig, certificate_problem, error_chain, http_client_builder};
 
 /// The API version this client is written and tested against.
 pub const DEFAULT_STRIPE_VERSION: &str = "2026-07-29.dahlia";
@@ -42,6 +43,8 @@ pub struct ClientConfig {
     pub backoff_max: Duration,
     /// Per-attempt timeout.
     pub timeout: Duration,
+    /// Trusted CAs for `https://` (Mozilla's roots by default).
+    pub tls: TlsConfig,
 }
 
 impl ClientConfig {
@@ -56,6 +59,7 @@ impl ClientConfig {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(8),
             timeout: Duration::from_secs(30),
+            tls: TlsConfig::default(),
         }
     }
 
@@ -171,7 +175,11 @@ impl Method {
 
 impl Client {
     pub fn new(config: ClientConfig) -> Result<Client, StripeError> {
-        let http = reqwest::Client::builder()
+        let http = http_client_builder(&config.tls)
+            .map_err(|e| StripeError::Transport {
+                base_url: config.base_url.clone(),
+                message: e.to_string(),
+            })?
             .timeout(config.timeout)
             .pool_max_idle_per_host(32)
             .build()
@@ -314,7 +322,16 @@ impl Client {
                         Err(e) => Err(e.to_string()),
                     }
                 }
-                Err(e) => Err(redact(&e.to_string())),
+                Err(e) => {
+                    if let Some(problem) = certificate_problem(&e) {
+                        self.stats.record(0);
+                        return Err(StripeError::UntrustedCertificate {
+                            base_url: self.config.base_url.clone(),
+                            problem,
+                        });
+                    }
+                    Err(redact(&error_chain(&e)))
+                }
             };
             let (status, request_id, should_retry, body) = match outcome {
                 Ok(v) => v,

@@ -60,6 +60,12 @@ pub enum StripeError {
         attempts: u32,
         last: String,
     },
+    #[error(
+        "the TLS certificate of {base_url} is not trusted ({problem}); not retried. If a proxy \
+         or private endpoint presents it, add its CA to the client's trusted CAs (`tls.extra_ca_pem`, \
+         the ingester's `ca_file`); otherwise check the base URL"
+    )]
+    UntrustedCertificate { base_url: String, problem: String },
     #[error("could not reach Stripe at {base_url}: {message}")]
     Transport { base_url: String, message: String },
     #[error("Stripe's answer to {path} (request {request_id}) is not the expected JSON: {message}")]

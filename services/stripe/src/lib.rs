@@ -13,6 +13,7 @@ pub mod error;
 pub mod key;
 pub mod permissions;
 pub mod ratelimit;
+pub mod tls;
 pub mod webhook;
 
 pub use client::{
@@ -21,4 +22,5 @@ pub use client::{
 pub use error::StripeError;
 pub use key::{ApiKey, KeyKind, Mode};
 pub use permissions::{Feature, PermissionReport, PermissionStatus, probe};
+pub use tls::TlsConfig;
 pub use webhook::{WebhookError, WebhookSecret, WebhookVerifier, signature_header};
