@@ -9,6 +9,7 @@
 //!
 //! Architecture invariant: publishes facts, never posts accounting entries.
 
+pub mod config;
 pub mod filters;
 pub mod metrics;
 pub mod pollers;
@@ -216,9 +217,11 @@ pub async fn start(
     }
     let modes: HashSet<_> = clients.iter().map(Client::mode).collect();
     if modes.len() > 1 {
-        tracing::warn!(
-            "test and live keys configured in one ingester: their records carry livemode; keep them in separate ledgers"
-        );
+        return Err(IngesterError::Config(
+            "test and live keys configured in one ingester: test and live mode never mix in one \
+             deployment; run one ingester (with its own database and topics) per mode"
+                .into(),
+        ));
     }
     let pool = PgPoolOptions::new()
         .max_connections(8)

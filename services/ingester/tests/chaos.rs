@@ -1,19 +1,22 @@
 //! The chaos test of issue 5: a world whose webhooks are duplicated, reordered or never
-//! delivered, 5 % of API calls answered 5xx, a client running at the server's rate limit
-//! (429s), and the ingester killed (its runtime dropped mid-flight, tasks cut at any await)
-//! at 5 random moments. Afterwards the topics hold every event and every balance transaction
-//! of the world at least once, and each transaction's last record has its final status.
+//! delivered, 5 % of API calls answered 5xx, a client running above the server's rate limit
+//! (429s), and the real `ledgerline-ingester` binary (a child process, configured by a TOML
+//! file) killed with SIGKILL at 5 random moments. Each kill waits for a random share of the
+//! expected records to be on the events topic, so every kill lands mid-work however fast or
+//! slow the machine: the instance published records, and fewer records than the world has
+//! events were on the topic after the kill (checked). Afterwards the topics hold every event
+//! and every balance transaction of the world at least once, and each transaction's last
+//! record has its final status.
 //!
 //! Size: `LEDGERLINE_CHAOS_FACTS` (default 10,000; the issue's 100k runs with
 //! `LEDGERLINE_CHAOS_FACTS=100000`).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use ledgerline_ingester::IngesterConfig;
 use ledgerline_proto::stripe::v1::{
     BalanceTransactionRecord, BalanceTransactionStatus, StripeEventRecord,
 };
@@ -23,68 +26,6 @@ use ledgerline_stripe_sim::http::{
 use ledgerline_stripe_sim::object::ObjectKind;
 use ledgerline_stripe_sim::world::{World, WorldConfig};
 use prost::Message as _;
-use tokio_util::sync::CancellationToken;
-
-type Metrics = std::sync::Arc<ledgerline_ingester::metrics::Metrics>;
-
-/// One ingester instance in a runtime of its own; `kill` drops the runtime (no graceful
-/// shutdown: every task stops at its next await, whatever it was doing).
-struct Instance {
-    metrics: std::sync::Arc<ledgerline_ingester::metrics::Metrics>,
-    kill: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Instance {
-    fn start(cfg: IngesterConfig) -> Instance {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<Metrics, String>>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            let started = rt.block_on(async {
-                ledgerline_ingester::start(cfg, CancellationToken::new()).await
-            });
-            let _ = started_tx.send(
-                started
-                    .as_ref()
-                    .map(|r| r.metrics.clone())
-                    .map_err(|e| e.to_string()),
-            );
-            let _ = rx.recv();
-            rt.shutdown_background();
-        });
-        let metrics = started_rx.recv().unwrap().unwrap();
-        Instance {
-            metrics,
-            kill: Some(tx),
-            thread: Some(thread),
-        }
-    }
-
-    /// API answers with `status` this instance saw.
-    fn calls(&self, status: &str) -> u64 {
-        let needle = format!("status=\"{status}\"}} ");
-        self.metrics
-            .render(0)
-            .lines()
-            .filter(|l| l.starts_with("ledgerline_stripe_api_calls_total") && l.contains(&needle))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
-    }
-
-    fn kill(mut self) {
-        if let Some(k) = self.kill.take() {
-            let _ = k.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
-}
 
 fn env_facts() -> u64 {
     std::env::var("LEDGERLINE_CHAOS_FACTS")
@@ -166,35 +107,111 @@ async fn every_event_and_balance_transaction_survives_chaos() {
     let url = format!("http://127.0.0.1:{port}/webhooks/default");
     let platform = handle.register_webhook(&url, &["*"], false, false).unwrap();
     let connect = handle.register_webhook(&url, &["*"], false, true).unwrap();
-    let secrets = vec![
-        ledgerline_stripe::WebhookSecret::new(platform.secret),
-        ledgerline_stripe::WebhookSecret::new(connect.secret),
+    let db_url = common::fresh_database_url().await;
+    let prefix = ledgerline_tests::unique_name("chaos").to_lowercase() + ".";
+    let topics = ledgerline_bus::Topics::with_prefix(prefix.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ingester.toml");
+    // The client above the server's limit (20 r/s): 429s happen and must be absorbed.
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+listen = "127.0.0.1:{port}"
+topic_prefix = "{prefix}"
+partitions = 3
+poll_interval_ms = 300
+bt_recheck_interval_ms = 2000
+[kafka]
+bootstrap_servers = "{kafka}"
+[database]
+url_env = "CHAOS_DATABASE_URL"
+[stripe]
+base_url = "{base}"
+rate = 25
+backoff_base_ms = 50
+backoff_max_ms = 1000
+[[accounts]]
+name = "default"
+platform_account = "{platform}"
+api_key_env = "CHAOS_STRIPE_KEY"
+webhook_secrets_env = "CHAOS_WEBHOOK_SECRETS"
+discover_connected = true
+"#,
+            kafka = ledgerline_tests::kafka_bootstrap_servers(),
+            base = sim.base_url(),
+            platform = common::PLATFORM,
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("CHAOS_DATABASE_URL", db_url.clone()),
+        ("CHAOS_STRIPE_KEY", DEFAULT_TEST_KEY.to_owned()),
+        (
+            "CHAOS_WEBHOOK_SECRETS",
+            format!("{},{}", platform.secret, connect.secret),
+        ),
     ];
-    let (mut cfg, db_url) = common::config(&sim.base_url(), DEFAULT_TEST_KEY, secrets).await;
-    cfg.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    cfg.accounts[0].discover_connected = true;
-    // Above the server's limit (20 r/s): 429s happen and must be absorbed.
-    cfg.accounts[0].client.requests_per_sec = Some(25);
-    let topics = cfg.topics.clone();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let log = dir.path().join("ingester.log");
+    let events_topic = topics.stripe_events();
 
-    // Kill at 5 pseudo-random moments while the world unfolds.
-    let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut instance = Instance::start(cfg.clone());
-    let (mut seen_5xx, mut seen_429) = (0, 0);
-    for _ in 0..5 {
+    // Kill at 5 random moments, each once a random share of the expected events' count is on
+    // the topic (k-th kill: between k/6 and (k+1)/6 of it), so progress, not time, decides.
+    let expected = i64::try_from(expected_events.len()).unwrap();
+    let mut rng: u64 = std::env::var("LEDGERLINE_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            let d = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            (d.as_secs() << 30) ^ u64::from(d.subsec_nanos()) | 1
+        });
+    eprintln!("chaos seed {rng} (LEDGERLINE_CHAOS_SEED to replay the kill points)");
+    let mut next = move || {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let wait = 1_000 + rng % 3_000;
-        tokio::time::sleep(Duration::from_millis(wait)).await;
-        seen_5xx += instance.calls("500");
-        seen_429 += instance.calls("429");
-        tokio::task::spawn_blocking(move || instance.kill())
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(rng % 700)).await;
-        instance = Instance::start(cfg.clone());
+        rng
+    };
+    let mut instance = common::Bin::start(&config, &env, addr, log.clone()).await;
+    let (mut seen_5xx, mut seen_429) = (0, 0);
+    let mut mid_work_kills = 0;
+    for k in 1..=5i64 {
+        let share = i64::try_from(next() % 1_000).unwrap();
+        let target = expected * (k * 1_000 + share) / 6_000;
+        let at_start = common::topic_records(&events_topic);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let n = common::topic_records(&events_topic);
+            if n >= target && n > at_start {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kill {k}: {n} of the {target} records awaited after 120 s: {}",
+                instance.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let m = instance.metrics().await;
+        seen_5xx += common::counter(&m, "ledgerline_stripe_api_calls_total", "status=\"500\"");
+        seen_429 += common::counter(&m, "ledgerline_stripe_api_calls_total", "status=\"429\"");
+        instance.kill();
+        let after = common::topic_records(&events_topic);
+        // Published by this instance, and fewer records than events: not all was done.
+        let mid_work = after > at_start && after < expected;
+        eprintln!(
+            "kill {k}: SIGKILL with {after} event records on the topic ({at_start} at the instance's start, {expected} events in the world): mid-work={mid_work}"
+        );
+        if mid_work {
+            mid_work_kills += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(next() % 700)).await;
+        instance = common::Bin::start(&config, &env, addr, log.clone()).await;
     }
+    assert!(mid_work_kills >= 1, "no kill landed provably mid-work");
     // Let the world finish, then let two weeks pass (everything becomes available).
     while handle.now() < end {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -204,7 +221,7 @@ async fn every_event_and_balance_transaction_survives_chaos() {
 
     // Wait until every scope's events cursor reached its last event and nothing is pending.
     let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let rows: Vec<(String, serde_json::Value)> =
             sqlx::query_as("SELECT scope, position FROM ingester_cursors WHERE stream = 'events'")
@@ -226,15 +243,15 @@ async fn every_event_and_balance_transaction_survives_chaos() {
         }
         assert!(
             Instant::now() < deadline,
-            "ingester did not catch up: at_end={at_end} pending={pending} cursors={rows:?}"
+            "ingester did not catch up: at_end={at_end} pending={pending} cursors={rows:?}\n{}",
+            instance.log_tail()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    seen_5xx += instance.calls("500");
-    seen_429 += instance.calls("429");
-    tokio::task::spawn_blocking(move || instance.kill())
-        .await
-        .unwrap();
+    let m = instance.metrics().await;
+    seen_5xx += common::counter(&m, "ledgerline_stripe_api_calls_total", "status=\"500\"");
+    seen_429 += common::counter(&m, "ledgerline_stripe_api_calls_total", "status=\"429\"");
+    instance.kill();
     eprintln!("API answers seen: {seen_5xx} x 500, {seen_429} x 429");
     assert!(seen_5xx > 0, "the 5xx faults never hit the ingester");
     assert!(seen_429 > 0, "the rate limit was never hit");

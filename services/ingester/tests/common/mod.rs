@@ -78,3 +78,150 @@ pub fn by_key(records: &[(String, Vec<u8>)]) -> HashMap<String, Vec<Vec<u8>>> {
     }
     m
 }
+
+/// A fresh database's URL.
+pub async fn fresh_database_url() -> String {
+    let (_pool, db) = ledgerline_tests::fresh_database("ingester").await.unwrap();
+    let mut url: String = ledgerline_tests::database_url();
+    let slash = url.rfind('/').unwrap();
+    url.truncate(slash + 1);
+    url.push_str(&db);
+    url
+}
+
+/// Records on `topic` so far (sum of its partitions' high watermarks), read with an
+/// unsubscribed consumer.
+pub fn topic_records(topic: &str) -> i64 {
+    let kafka = KafkaConfig::new(
+        ledgerline_tests::kafka_bootstrap_servers(),
+        "ingester-test-watermarks",
+    );
+    let consumer: StreamConsumer = kafka
+        .consumer(&ledgerline_tests::unique_name("wm"))
+        .unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut total = 0;
+    for t in md.topics() {
+        for p in t.partitions() {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .unwrap();
+            total += high;
+        }
+    }
+    total
+}
+
+/// The real `ledgerline-ingester` binary as a child process, killed (SIGKILL) and reaped when
+/// dropped. Its log goes to `log`.
+pub struct Bin {
+    child: Option<std::process::Child>,
+    pub log: std::path::PathBuf,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Bin {
+    /// Starts the binary with `--config config` and `env`, and waits until `/readyz` answers.
+    pub async fn start(
+        config: &std::path::Path,
+        env: &[(&str, String)],
+        addr: std::net::SocketAddr,
+        log: std::path::PathBuf,
+    ) -> Bin {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ledgerline-ingester"));
+        cmd.arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        // Owned by the guard at once: whatever happens next, drop kills and reaps it.
+        let mut bin = Bin {
+            child: Some(cmd.spawn().unwrap()),
+            log,
+            addr,
+        };
+        let http = http();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = http.get(format!("http://{addr}/readyz")).send().await
+                && r.status().is_success()
+            {
+                return bin;
+            }
+            if let Some(status) = bin.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "ingester exited ({status}) before ready: {}",
+                    bin.log_tail()
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ingester not ready after 60 s: {}",
+                bin.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `/metrics` as text (empty when it does not answer).
+    pub async fn metrics(&self) -> String {
+        match http()
+            .get(format!("http://{}/metrics", self.addr))
+            .send()
+            .await
+        {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(mut self) {
+        self.reap();
+    }
+
+    fn reap(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill(); // SIGKILL on Unix
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Bin {
+    fn drop(&mut self) {
+        self.reap();
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    ledgerline_stripe::tls::http_client_builder(&Default::default())
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+/// Sum of a counter's samples whose labels contain `labels` (e.g. `status="500"`).
+pub fn counter(metrics: &str, name: &str, labels: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}

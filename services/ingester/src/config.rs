@@ -1,0 +1,700 @@
+//! The binary's configuration: a TOML file (`--config path`, see `ingester.example.toml`) with
+//! environment overrides. Secrets (API keys, webhook secrets, the database URL, the key that
+//! encrypts registered webhook secrets) are never in the file: it names the environment
+//! variable or the file that holds each, and no error message ever contains one.
+//!
+//! Without a file (or with one that lists no account) the single-account environment of
+//! earlier versions still works: `STRIPE_API_KEY`, `LEDGERLINE_STRIPE_ACCOUNT`,
+//! `LEDGERLINE_WEBHOOK_SECRETS`, `LEDGERLINE_CONNECT`, `LEDGERLINE_REGISTER_WEBHOOK_URL`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ledgerline_bus::{KafkaConfig, Topics};
+use ledgerline_stripe::{ApiKey, ClientConfig, Mode, TlsConfig, WebhookSecret};
+use serde::Deserialize;
+
+use crate::{AccountConfig, Filters, IngesterConfig};
+
+/// A configuration that cannot be used; `field` is the file's key path (`accounts[1].api_key_env`)
+/// or the environment variable at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: String, message: String },
+    #[error("config field `{field}`: {message}")]
+    Field { field: String, message: String },
+}
+
+fn field(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Field {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// The file, as written (`deny_unknown_fields`: a misspelt key is an error naming it).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    /// `test` or `live`: when set, every account's key must be of that mode.
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub kafka: KafkaSection,
+    #[serde(default)]
+    pub database: DatabaseSection,
+    pub topic_prefix: Option<String>,
+    pub partitions: Option<i32>,
+    pub poll_interval_ms: Option<u64>,
+    pub bt_recheck_interval_ms: Option<u64>,
+    pub events: Option<bool>,
+    pub balance_transactions: Option<bool>,
+    pub payouts: Option<bool>,
+    pub gap_fill: Option<bool>,
+    pub backfill: Option<bool>,
+    pub webhook_tolerance_secs: Option<i64>,
+    pub body_limit: Option<usize>,
+    #[serde(default)]
+    pub stripe: StripeSection,
+    #[serde(default)]
+    pub webhook_secret_encryption: SecretRef,
+    #[serde(default)]
+    pub filters: FilterSection,
+    #[serde(default)]
+    pub accounts: Vec<AccountSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    pub bootstrap_servers: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// Where a secret is: an environment variable's name or a file's path (exactly one).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    pub key_env: Option<String>,
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// Default `DATABASE_URL`.
+    pub url_env: Option<String>,
+    pub url_file: Option<PathBuf>,
+}
+
+/// Defaults for every account.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSection {
+    pub base_url: Option<String>,
+    pub version: Option<String>,
+    /// Client-side requests per second (default 80 live, 20 test; 0 = unlimited).
+    pub rate: Option<u32>,
+    /// Extra CA (PEM) to trust besides Mozilla's roots (a TLS-inspecting proxy's).
+    pub ca_file: Option<PathBuf>,
+    /// Also trust the system's CA store.
+    pub native_roots: Option<bool>,
+    pub max_retries: Option<u32>,
+    /// First retry delay (doubling, with jitter); default 500.
+    pub backoff_base_ms: Option<u64>,
+    /// Longest retry delay; default 8000.
+    pub backoff_max_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterSection {
+    #[serde(default)]
+    pub include_event_types: Vec<String>,
+    #[serde(default)]
+    pub exclude_event_types: Vec<String>,
+    #[serde(default)]
+    pub include_customers: Vec<String>,
+    #[serde(default)]
+    pub exclude_customers: Vec<String>,
+    #[serde(default)]
+    pub include_invoices: Vec<String>,
+    #[serde(default)]
+    pub exclude_invoices: Vec<String>,
+    /// `{ key = "value" }` or `{ key = ["v1", "v2"] }`: keep objects whose `metadata[key]` is one.
+    #[serde(default)]
+    pub include_metadata: BTreeMap<String, OneOrMany>,
+    #[serde(default)]
+    pub exclude_metadata: BTreeMap<String, OneOrMany>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSection {
+    /// Names the account in cursors (`{name}/{mode}/{acct}`), metrics and `/webhooks/{name}`.
+    pub name: String,
+    pub platform_account: String,
+    pub api_key_env: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    /// An environment variable holding the endpoint secret(s), comma-separated (two during a
+    /// rotation).
+    pub webhook_secrets_env: Option<String>,
+    #[serde(default)]
+    pub webhook_secret_files: Vec<PathBuf>,
+    #[serde(default)]
+    pub connected_accounts: Vec<String>,
+    #[serde(default)]
+    pub discover_connected: bool,
+    pub register_webhook_url: Option<String>,
+    pub base_url: Option<String>,
+    pub rate: Option<u32>,
+}
+
+/// Environment lookup (injectable for tests).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Reads and parses `path`.
+pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    parse(&text).map_err(|message| ConfigError::Parse {
+        path: path.display().to_string(),
+        message,
+    })
+}
+
+/// Parses TOML text (the error names the key and line).
+pub fn parse(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " | "))
+}
+
+/// A secret's value; the error names `what` and where it was looked for, never a value.
+fn secret(
+    what: &str,
+    env_name: Option<&str>,
+    file: Option<&Path>,
+    env: Env<'_>,
+) -> Result<Option<String>, ConfigError> {
+    match (env_name, file) {
+        (Some(_), Some(_)) => Err(field(
+            what,
+            "give either the environment variable (`…_env`) or the file (`…_file`), not both",
+        )),
+        (Some(var), None) => match env(var) {
+            Some(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_owned())),
+            _ => Err(field(
+                what,
+                format!("the environment variable {var} is not set (or empty)"),
+            )),
+        },
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_owned())),
+            Ok(_) => Err(field(what, format!("the file {} is empty", path.display()))),
+            Err(e) => Err(field(
+                what,
+                format!("cannot read the file {}: {e}", path.display()),
+            )),
+        },
+        (None, None) => Ok(None),
+    }
+}
+
+fn env_parse<T: std::str::FromStr>(env: Env<'_>, var: &str) -> Result<Option<T>, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match env(var) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|e| field(var, format!("cannot parse {v:?}: {e}"))),
+    }
+}
+
+fn env_bool(env: Env<'_>, var: &str) -> Result<Option<bool>, ConfigError> {
+    match env(var).as_deref() {
+        None | Some("") => Ok(None),
+        Some("1" | "true" | "yes") => Ok(Some(true)),
+        Some("0" | "false" | "no") => Ok(Some(false)),
+        Some(v) => Err(field(var, format!("{v:?} is not a boolean (true/false)"))),
+    }
+}
+
+fn env_list(env: Env<'_>, var: &str) -> Option<Vec<String>> {
+    env(var).map(|v| {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
+fn pairs(map: &BTreeMap<String, OneOrMany>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in map {
+        match v {
+            OneOrMany::One(s) => out.push((k.clone(), s.clone())),
+            OneOrMany::Many(vs) => out.extend(vs.iter().map(|s| (k.clone(), s.clone()))),
+        }
+    }
+    out
+}
+
+/// The file (possibly empty) with the environment's overrides applied, validated. Overrides:
+/// `KAFKA_BOOTSTRAP_SERVERS`, `LEDGERLINE_LISTEN`, `LEDGERLINE_TOPIC_PREFIX`,
+/// `LEDGERLINE_PARTITIONS`, `LEDGERLINE_POLL_MS`, `LEDGERLINE_BACKFILL`, `LEDGERLINE_MODE`,
+/// `LEDGERLINE_STRIPE_BASE_URL`, `LEDGERLINE_STRIPE_VERSION`, `LEDGERLINE_STRIPE_RATE`,
+/// `LEDGERLINE_STRIPE_CA_FILE`, `LEDGERLINE_INCLUDE_TYPES`, `LEDGERLINE_EXCLUDE_TYPES`
+/// (comma-separated).
+pub fn resolve(mut file: FileConfig, env: Env<'_>) -> Result<IngesterConfig, ConfigError> {
+    // Single-account environment (no account in the file).
+    if file.accounts.is_empty() {
+        match env("LEDGERLINE_STRIPE_ACCOUNT") {
+            Some(acct) if !acct.is_empty() => file.accounts.push(AccountSection {
+                name: "default".into(),
+                platform_account: acct,
+                api_key_env: Some("STRIPE_API_KEY".into()),
+                api_key_file: None,
+                webhook_secrets_env: env("LEDGERLINE_WEBHOOK_SECRETS")
+                    .map(|_| "LEDGERLINE_WEBHOOK_SECRETS".to_owned()),
+                webhook_secret_files: Vec::new(),
+                connected_accounts: Vec::new(),
+                discover_connected: env_bool(env, "LEDGERLINE_CONNECT")?.unwrap_or(false),
+                register_webhook_url: env("LEDGERLINE_REGISTER_WEBHOOK_URL"),
+                base_url: None,
+                rate: None,
+            }),
+            _ => {
+                return Err(field(
+                    "accounts",
+                    "no Stripe account configured: add an [[accounts]] table to the config file \
+                     (see ingester.example.toml) or set LEDGERLINE_STRIPE_ACCOUNT and STRIPE_API_KEY",
+                ));
+            }
+        }
+    }
+    let kafka = env("KAFKA_BOOTSTRAP_SERVERS")
+        .or(file.kafka.bootstrap_servers.clone())
+        .ok_or_else(|| {
+            field(
+                "kafka.bootstrap_servers",
+                "not set (nor KAFKA_BOOTSTRAP_SERVERS)",
+            )
+        })?;
+    let client_id = file
+        .kafka
+        .client_id
+        .clone()
+        .unwrap_or_else(|| "ledgerline-ingester".into());
+    let database_url = secret(
+        "database.url_env",
+        Some(file.database.url_env.as_deref().unwrap_or("DATABASE_URL"))
+            .filter(|_| file.database.url_file.is_none()),
+        file.database.url_file.as_deref(),
+        env,
+    )?
+    .ok_or_else(|| field("database.url_env", "no database URL"))?;
+
+    let base_url = env("LEDGERLINE_STRIPE_BASE_URL").or(file.stripe.base_url.clone());
+    let version = env("LEDGERLINE_STRIPE_VERSION").or(file.stripe.version.clone());
+    let rate = env_parse::<u32>(env, "LEDGERLINE_STRIPE_RATE")?.or(file.stripe.rate);
+    let ca_file = env("LEDGERLINE_STRIPE_CA_FILE")
+        .map(PathBuf::from)
+        .or(file.stripe.ca_file.clone());
+    let mut tls = TlsConfig {
+        native_roots: file.stripe.native_roots.unwrap_or(false),
+        ..TlsConfig::default()
+    };
+    if let Some(path) = &ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            field(
+                "stripe.ca_file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        tls.extra_ca_pem.push(pem);
+        ledgerline_stripe::tls::rustls_config(&tls)
+            .map_err(|e| field("stripe.ca_file", e.to_string()))?;
+    }
+    let want_mode = match env("LEDGERLINE_MODE").or(file.mode.clone()).as_deref() {
+        None | Some("") => None,
+        Some("test") => Some(Mode::Test),
+        Some("live") => Some(Mode::Live),
+        Some(other) => {
+            return Err(field(
+                "mode",
+                format!("{other:?}: use \"test\" or \"live\""),
+            ));
+        }
+    };
+
+    let mut accounts = Vec::new();
+    let mut first_mode: Option<(Mode, String)> = None;
+    let mut names = std::collections::HashSet::new();
+    for (i, a) in file.accounts.iter().enumerate() {
+        let at = |k: &str| format!("accounts[{i}].{k}");
+        if a.name.is_empty()
+            || !a
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(field(
+                at("name"),
+                format!("{:?}: use letters, digits, `-` and `_`", a.name),
+            ));
+        }
+        if !names.insert(a.name.clone()) {
+            return Err(field(
+                at("name"),
+                format!("{:?} is used by two accounts; names must be unique", a.name),
+            ));
+        }
+        if !a.platform_account.starts_with("acct_") {
+            return Err(field(
+                at("platform_account"),
+                format!("{:?} is not an account id (`acct_…`)", a.platform_account),
+            ));
+        }
+        if a.api_key_env.is_none() && a.api_key_file.is_none() {
+            return Err(field(
+                at("api_key_env"),
+                "missing: name the environment variable (or `api_key_file`) holding the key",
+            ));
+        }
+        let raw = secret(
+            &at(if a.api_key_file.is_some() && a.api_key_env.is_none() {
+                "api_key_file"
+            } else {
+                "api_key_env"
+            }),
+            a.api_key_env.as_deref(),
+            a.api_key_file.as_deref(),
+            env,
+        )?
+        .unwrap_or_default();
+        let key = ApiKey::parse(raw).map_err(|e| field(at("api_key_env"), e.to_string()))?;
+        let mode = key.mode();
+        if let Some(want) = want_mode
+            && want != mode
+        {
+            return Err(field(
+                at("api_key_env"),
+                format!(
+                    "a {} key, but this deployment is `mode = \"{}\"`: test and live data never \
+                     mix in one deployment",
+                    mode.as_str(),
+                    want.as_str()
+                ),
+            ));
+        }
+        match &first_mode {
+            Some((m, other)) if *m != mode => {
+                return Err(field(
+                    at("api_key_env"),
+                    format!(
+                        "a {} key, but account {other:?} has a {} key: test and live mode never \
+                         mix in one deployment; run one ingester (with its own database and \
+                         topics) per mode",
+                        mode.as_str(),
+                        m.as_str()
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => first_mode = Some((mode, a.name.clone())),
+        }
+        let mut webhook_secrets = Vec::new();
+        if let Some(var) = &a.webhook_secrets_env {
+            let v = secret(&at("webhook_secrets_env"), Some(var), None, env)?.unwrap_or_default();
+            for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                if !s.starts_with("whsec_") {
+                    return Err(field(
+                        at("webhook_secrets_env"),
+                        format!(
+                            "{var} holds a value that is not a webhook signing secret (`whsec_…`)"
+                        ),
+                    ));
+                }
+                webhook_secrets.push(WebhookSecret::new(s));
+            }
+        }
+        for (j, path) in a.webhook_secret_files.iter().enumerate() {
+            let s = secret(
+                &format!("accounts[{i}].webhook_secret_files[{j}]"),
+                None,
+                Some(path),
+                env,
+            )?
+            .unwrap_or_default();
+            webhook_secrets.push(WebhookSecret::new(s));
+        }
+        let url = a
+            .base_url
+            .clone()
+            .or(base_url.clone())
+            .unwrap_or_else(|| ledgerline_stripe::client::DEFAULT_BASE_URL.to_owned());
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(field(
+                at("base_url"),
+                format!("{url:?} is not an http(s) URL"),
+            ));
+        }
+        let mut client = ClientConfig::new(url, key);
+        if let Some(v) = &version {
+            client.stripe_version = v.clone();
+        }
+        client.requests_per_sec = a.rate.or(rate);
+        if let Some(r) = file.stripe.max_retries {
+            client.max_retries = r;
+        }
+        if let Some(ms) = file.stripe.backoff_base_ms {
+            client.backoff_base = Duration::from_millis(ms);
+        }
+        if let Some(ms) = file.stripe.backoff_max_ms {
+            client.backoff_max = Duration::from_millis(ms);
+        }
+        client.tls = tls.clone();
+        for (j, c) in a.connected_accounts.iter().enumerate() {
+            if !c.starts_with("acct_") {
+                return Err(field(
+                    format!("accounts[{i}].connected_accounts[{j}]"),
+                    format!("{c:?} is not an account id (`acct_…`)"),
+                ));
+            }
+        }
+        accounts.push(AccountConfig {
+            name: a.name.clone(),
+            client,
+            platform_account: a.platform_account.clone(),
+            connected_accounts: a.connected_accounts.clone(),
+            discover_connected: a.discover_connected,
+            webhook_secrets,
+            register_webhook_url: a.register_webhook_url.clone(),
+        });
+    }
+
+    let mut cfg = IngesterConfig::new(KafkaConfig::new(kafka, client_id), database_url, accounts);
+    cfg.listen = match env_parse(env, "LEDGERLINE_LISTEN")? {
+        Some(a) => a,
+        None => file
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080))),
+    };
+    let prefix = env("LEDGERLINE_TOPIC_PREFIX")
+        .or(file.topic_prefix.clone())
+        .unwrap_or_default();
+    cfg.topics = Topics::with_prefix(prefix);
+    cfg.partitions = env_parse(env, "LEDGERLINE_PARTITIONS")?
+        .or(file.partitions)
+        .unwrap_or(6);
+    if cfg.partitions < 1 {
+        return Err(field("partitions", "must be at least 1"));
+    }
+    let poll_ms = env_parse(env, "LEDGERLINE_POLL_MS")?
+        .or(file.poll_interval_ms)
+        .unwrap_or(5_000);
+    if poll_ms == 0 {
+        return Err(field("poll_interval_ms", "must be above 0"));
+    }
+    cfg.poll_interval = Duration::from_millis(poll_ms);
+    if let Some(ms) = file.bt_recheck_interval_ms {
+        cfg.bt_recheck_interval = Duration::from_millis(ms);
+    }
+    cfg.events = file.events.unwrap_or(true);
+    cfg.balance_transactions = file.balance_transactions.unwrap_or(true);
+    cfg.payouts = file.payouts.unwrap_or(true);
+    cfg.gap_fill = file.gap_fill.unwrap_or(true);
+    cfg.backfill = env_bool(env, "LEDGERLINE_BACKFILL")?
+        .or(file.backfill)
+        .unwrap_or(false);
+    if let Some(t) = file.webhook_tolerance_secs {
+        cfg.webhook_tolerance_secs = t;
+    }
+    if let Some(b) = file.body_limit {
+        cfg.body_limit = b;
+    }
+    let f = &file.filters;
+    cfg.filters = Filters {
+        include_event_types: env_list(env, "LEDGERLINE_INCLUDE_TYPES")
+            .unwrap_or_else(|| f.include_event_types.clone()),
+        exclude_event_types: env_list(env, "LEDGERLINE_EXCLUDE_TYPES")
+            .unwrap_or_else(|| f.exclude_event_types.clone()),
+        include_customers: f.include_customers.clone(),
+        exclude_customers: f.exclude_customers.clone(),
+        include_invoices: f.include_invoices.clone(),
+        exclude_invoices: f.exclude_invoices.clone(),
+        include_metadata: pairs(&f.include_metadata),
+        exclude_metadata: pairs(&f.exclude_metadata),
+    };
+    for (list, name) in [
+        (&cfg.filters.include_customers, "filters.include_customers"),
+        (&cfg.filters.exclude_customers, "filters.exclude_customers"),
+    ] {
+        if let Some(bad) = list.iter().find(|c| !c.starts_with("cus_")) {
+            return Err(field(
+                name,
+                format!("{bad:?} is not a customer id (`cus_…`)"),
+            ));
+        }
+    }
+    for (list, name) in [
+        (&cfg.filters.include_invoices, "filters.include_invoices"),
+        (&cfg.filters.exclude_invoices, "filters.exclude_invoices"),
+    ] {
+        if let Some(bad) = list.iter().find(|c| !c.starts_with("in_")) {
+            return Err(field(
+                name,
+                format!("{bad:?} is not an invoice id (`in_…`)"),
+            ));
+        }
+    }
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const KEY_A: &str = "sk_test_aaaaaaaaaaaaaaaaaaaaaaaa";
+    const KEY_LIVE: &str = "sk_live_bbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    const TWO: &str = r#"
+        topic_prefix = "x."
+        [kafka]
+        bootstrap_servers = "k:9092"
+        [filters]
+        include_event_types = ["invoice.*"]
+        include_metadata = { company_id = ["c1", "c2"], tier = "gold" }
+        [[accounts]]
+        name = "eu"
+        platform_account = "acct_1"
+        api_key_env = "KEY_A"
+        webhook_secrets_env = "WH_A"
+        connected_accounts = ["acct_c1"]
+        [[accounts]]
+        name = "us"
+        platform_account = "acct_2"
+        api_key_env = "KEY_B"
+    "#;
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../ingester.example.toml");
+        let file = parse(text).unwrap();
+        assert_eq!(file.accounts.len(), 2);
+    }
+
+    #[test]
+    fn two_accounts_filters_and_env_overrides() {
+        let env = env_of(&[
+            ("KEY_A", KEY_A),
+            ("KEY_B", "rk_test_cccccccccccccccccccccccc"),
+            ("WH_A", "whsec_one, whsec_two"),
+            ("DATABASE_URL", "postgres://u:p@h/db"),
+            ("LEDGERLINE_TOPIC_PREFIX", "y."),
+            ("LEDGERLINE_POLL_MS", "250"),
+        ]);
+        let cfg = resolve(parse(TWO).unwrap(), &env).unwrap();
+        assert_eq!(cfg.accounts.len(), 2);
+        assert_eq!(cfg.accounts[0].webhook_secrets.len(), 2);
+        assert_eq!(cfg.accounts[0].connected_accounts, ["acct_c1"]);
+        assert_eq!(cfg.topics.stripe_events(), "y.stripe.events.v1");
+        assert_eq!(cfg.poll_interval, Duration::from_millis(250));
+        assert_eq!(cfg.filters.include_metadata.len(), 3);
+        assert_eq!(cfg.filters.include_event_types, ["invoice.*"]);
+        // No secret in the Debug output.
+        let dbg = format!("{cfg:?}");
+        assert!(!dbg.contains(KEY_A) && !dbg.contains("whsec_one"), "{dbg}");
+    }
+
+    #[test]
+    fn errors_name_the_field_and_never_the_secret() {
+        let base = || {
+            env_of(&[
+                ("KEY_A", KEY_A),
+                ("KEY_B", KEY_LIVE),
+                ("WH_A", "whsec_x"),
+                ("DATABASE_URL", "postgres://h/db"),
+            ])
+        };
+        // Test and live mixed.
+        let e = resolve(parse(TWO).unwrap(), &base())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("accounts[1].api_key_env"), "{e}");
+        assert!(e.contains("never mix"), "{e}");
+        assert!(!e.contains(KEY_LIVE), "{e}");
+        // A missing variable.
+        let env = env_of(&[("KEY_A", KEY_A), ("DATABASE_URL", "postgres://h/db")]);
+        let e = resolve(parse(TWO).unwrap(), &env).unwrap_err().to_string();
+        assert!(
+            e.contains("accounts[0].webhook_secrets_env") && e.contains("WH_A"),
+            "{e}"
+        );
+        // A misspelt key.
+        let e = parse("[[accounts]]\nname = \"a\"\nplatform_acount = \"acct_1\"\n").unwrap_err();
+        assert!(e.contains("platform_acount"), "{e}");
+        // A mode the keys do not match.
+        let mut f = parse(TWO).unwrap();
+        f.mode = Some("live".into());
+        let env = env_of(&[
+            ("KEY_A", KEY_A),
+            ("KEY_B", KEY_A),
+            ("WH_A", "whsec_x"),
+            ("DATABASE_URL", "postgres://h/db"),
+        ]);
+        let e = resolve(f, &env).unwrap_err().to_string();
+        assert!(
+            e.contains("accounts[0].api_key_env") && e.contains("live"),
+            "{e}"
+        );
+        // A bad filter id.
+        let mut f = parse(TWO).unwrap();
+        f.filters.include_customers = vec!["in_1".into()];
+        let e = resolve(
+            f,
+            &env_of(&[
+                ("KEY_A", KEY_A),
+                ("KEY_B", KEY_A),
+                ("WH_A", "whsec_x"),
+                ("DATABASE_URL", "postgres://h/db"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("filters.include_customers"), "{e}");
+        // No account at all.
+        let e = resolve(FileConfig::default(), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("accounts"), "{e}");
+    }
+}
