@@ -18,6 +18,10 @@ pub struct Metrics {
     /// (scope, resource) → objects backfilled so far, and whether done.
     backfill: Mutex<BTreeMap<(String, String), (u64, bool)>>,
     clients: Mutex<Vec<(String, Client)>>,
+    /// scope → catch-ups that found the events cursor outside Stripe's 30-day window.
+    window_exceeded: Mutex<BTreeMap<String, u64>>,
+    /// Most objects a catch-up or balance-transaction walk held at once.
+    buffered_max: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -58,6 +62,29 @@ impl Metrics {
         !b.is_empty() && b.values().all(|(_, d)| *d)
     }
 
+    /// The events cursor of `scope` is older than Stripe's Events window (backfill needed).
+    pub fn window_exceeded(&self, scope: &str) {
+        *lock(&self.window_exceeded)
+            .entry(scope.to_owned())
+            .or_insert(0) += 1;
+    }
+
+    pub fn window_exceeded_count(&self, scope: &str) -> u64 {
+        lock(&self.window_exceeded).get(scope).copied().unwrap_or(0)
+    }
+
+    /// A walk holds `n` objects.
+    pub fn buffered(&self, n: usize) {
+        self.buffered_max.fetch_max(
+            u64::try_from(n).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    pub fn buffered_max(&self) -> u64 {
+        self.buffered_max.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn add_client(&self, name: &str, client: &Client) {
         lock(&self.clients).push((name.to_owned(), client.clone()));
     }
@@ -94,6 +121,19 @@ impl Metrics {
                 "ledgerline_ingester_backfill_objects{{scope=\"{scope}\",resource=\"{res}\",done=\"{done}\"}} {n}"
             );
         }
+        out.push_str("# HELP ledgerline_ingester_events_window_exceeded_total Catch-ups that found the events cursor older than Stripe's 30-day Events window: events may be missing, run a backfill.\n# TYPE ledgerline_ingester_events_window_exceeded_total counter\n");
+        for (scope, n) in lock(&self.window_exceeded).iter() {
+            let _ = writeln!(
+                out,
+                "ledgerline_ingester_events_window_exceeded_total{{scope=\"{scope}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP ledgerline_ingester_buffered_objects_max Most Stripe objects a catch-up or balance-transaction walk held in memory at once (bounded by catch_up_buffer).\n# TYPE ledgerline_ingester_buffered_objects_max gauge\n");
+        let _ = writeln!(
+            out,
+            "ledgerline_ingester_buffered_objects_max {}",
+            self.buffered_max()
+        );
         out.push_str("# HELP ledgerline_stripe_api_calls_total Stripe API answers by HTTP status (0 = no answer).\n# TYPE ledgerline_stripe_api_calls_total counter\n");
         let clients = lock(&self.clients).clone();
         for (name, c) in &clients {

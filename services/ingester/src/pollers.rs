@@ -127,6 +127,7 @@ impl Ctx {
             if newest.saturating_sub(c.created) > EVENTS_WINDOW_SECS {
                 tracing::warn!(scope = %scope.key, cursor = %c.id, cursor_created = c.created,
                     "the events cursor is older than Stripe's 30-day Events API window: events between it and the oldest listed event may be missing; run a backfill (--backfill) to recover them");
+                self.metrics.window_exceeded(&scope.key);
             }
         }
         collected.reverse();

@@ -115,7 +115,7 @@ pub fn topic_records(topic: &str) -> i64 {
 }
 
 /// The real `ledgerline-ingester` binary as a child process, killed (SIGKILL) and reaped when
-/// dropped. Its log goes to `log`.
+/// dropped. Its log (stdout and stderr) goes to `log`.
 pub struct Bin {
     child: Option<std::process::Child>,
     pub log: std::path::PathBuf,
@@ -139,7 +139,8 @@ impl Bin {
         cmd.arg("--config")
             .arg(config)
             .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
+            // The binary logs to stdout.
+            .stdout(file.try_clone().unwrap())
             .stderr(file);
         for (k, v) in env {
             cmd.env(k, v);
