@@ -59,6 +59,10 @@ pub struct FileConfig {
     pub backfill: Option<bool>,
     pub webhook_tolerance_secs: Option<i64>,
     pub body_limit: Option<usize>,
+    /// Most Stripe objects a catch-up holds in memory (default 10,000).
+    pub catch_up_buffer: Option<usize>,
+    /// Most event ids the gap fill remembers per scope (default 100,000).
+    pub gap_fill_seen_max: Option<usize>,
     #[serde(default)]
     pub stripe: StripeSection,
     #[serde(default)]
@@ -530,6 +534,18 @@ pub fn resolve(mut file: FileConfig, env: Env<'_>) -> Result<IngesterConfig, Con
     }
     if let Some(b) = file.body_limit {
         cfg.body_limit = b;
+    }
+    if let Some(b) = file.catch_up_buffer {
+        if b < 100 {
+            return Err(field("catch_up_buffer", "must be at least 100 (one page)"));
+        }
+        cfg.catch_up_buffer = b;
+    }
+    if let Some(b) = file.gap_fill_seen_max {
+        if b == 0 {
+            return Err(field("gap_fill_seen_max", "must be above 0"));
+        }
+        cfg.gap_fill_seen_max = b;
     }
     let f = &file.filters;
     cfg.filters = Filters {

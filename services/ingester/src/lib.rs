@@ -112,6 +112,11 @@ pub struct IngesterConfig {
     pub body_limit: usize,
     pub filters: Filters,
     pub clock: Clock,
+    /// Most Stripe objects a catch-up (events, balance transactions, look-back) holds in
+    /// memory; a larger backlog is read forward page by page.
+    pub catch_up_buffer: usize,
+    /// Most event ids the gap fill remembers (per scope).
+    pub gap_fill_seen_max: usize,
 }
 
 impl std::fmt::Debug for IngesterConfig {
@@ -148,6 +153,8 @@ impl IngesterConfig {
             body_limit: 1 << 20,
             filters: Filters::default(),
             clock: system_clock(),
+            catch_up_buffer: pollers::DEFAULT_WALK_BUFFER,
+            gap_fill_seen_max: pollers::DEFAULT_GAP_SEEN_MAX,
         }
     }
 
@@ -246,6 +253,7 @@ pub async fn start(
         publisher: publisher.clone(),
         metrics: metrics.clone(),
         filters: Arc::new(config.filters.clone()),
+        walk_buffer: config.catch_up_buffer.max(1),
     };
 
     // Webhook endpoints: secrets from the config, plus self-registered ones.
@@ -374,7 +382,7 @@ async fn poll_scope(
             }
         }
     }
-    let mut gap_seen = HashSet::new();
+    let mut gap_seen = pollers::GapSeen::new(config.gap_fill_seen_max);
     let mut now_hint = 0i64;
     let mut last_recheck = tokio::time::Instant::now();
     loop {

@@ -2,7 +2,6 @@
 //! `delivery_success=false` gap fill, balance-transaction polling with its look-back,
 //! payout composition, and backfill. Every cursor moves only after Kafka acknowledged.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use ledgerline_proto::stripe::v1::{IngestSource, PayoutCompositionRecord};
@@ -39,6 +38,137 @@ pub struct Ctx {
     pub publisher: Publisher,
     pub metrics: Arc<Metrics>,
     pub filters: Arc<Filters>,
+    /// Most objects a walk back to a cursor holds before it switches to forward pages.
+    pub walk_buffer: usize,
+}
+
+/// Default bound of a walk's buffer: 10,000 objects (Stripe events are 2–5 KB: ≤ ~50 MB).
+pub const DEFAULT_WALK_BUFFER: usize = 10_000;
+/// Default bound of the gap-fill set (event ids already re-published by this process).
+pub const DEFAULT_GAP_SEEN_MAX: usize = 100_000;
+
+/// What a newest-first walk back to a stop object (or the end of the list) found.
+struct WalkBack {
+    /// Oldest first: everything newer than the stop, or, when `overflowed`, only the oldest
+    /// page of it (the rest is read again forward, page by page, with `ending_before`).
+    objects: Vec<RawObject>,
+    overflowed: bool,
+    /// The stop object was listed.
+    reached: bool,
+    newest_created: Option<i64>,
+}
+
+/// A walk's chunks, oldest first (see `Ctx::oldest_first`).
+pub(crate) struct OldestFirst<'a> {
+    ctx: &'a Ctx,
+    scope: &'a Scope,
+    path: &'a str,
+    base: Vec<(&'a str, String)>,
+    /// Oldest first; `pos` is the next to hand out.
+    buf: Vec<RawObject>,
+    pos: usize,
+    /// Next forward page: the objects listed after (newer than) this one.
+    anchor: Option<String>,
+    pub(crate) info: Walked,
+}
+
+impl OldestFirst<'_> {
+    /// The next chunk (≤ `CHUNK` objects, oldest first), `None` at the end.
+    pub(crate) async fn next_chunk(&mut self) -> Result<Option<Vec<RawObject>>, IngesterError> {
+        if self.pos < self.buf.len() {
+            let end = (self.pos + CHUNK).min(self.buf.len());
+            let chunk = self.buf[self.pos..end].to_vec();
+            self.pos = end;
+            if end == self.buf.len() {
+                if self.info.overflowed {
+                    self.anchor = self.buf.last().map(|o| o.id.clone());
+                }
+                self.buf = Vec::new();
+                self.pos = 0;
+            }
+            self.info.objects += chunk.len();
+            return Ok(Some(chunk));
+        }
+        let Some(anchor) = self.anchor.take() else {
+            return Ok(None);
+        };
+        let mut params = self.base.clone();
+        params.push(("ending_before", anchor));
+        let page = self
+            .scope
+            .client
+            .list_page(self.path, &params, self.scope.stripe_account.as_deref())
+            .await
+            .map_err(err)?;
+        let mut objs = page.data;
+        objs.reverse();
+        self.ctx.metrics.buffered(objs.len());
+        if page.has_more {
+            self.anchor = objs.last().map(|o| o.id.clone());
+        }
+        self.info.objects += objs.len();
+        Ok(Some(objs))
+    }
+}
+
+/// Summary of a walk.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Walked {
+    pub objects: usize,
+    pub reached: bool,
+    pub newest_created: Option<i64>,
+    pub overflowed: bool,
+}
+
+/// The gap-fill set: ids of events this process already re-published, with their `created`,
+/// pruned to the gap-fill window and capped (the oldest are forgotten first: at worst an event
+/// is published once more, which at-least-once allows).
+#[derive(Debug)]
+pub struct GapSeen {
+    ids: std::collections::HashMap<String, i64>,
+    max: usize,
+}
+
+impl GapSeen {
+    pub fn new(max: usize) -> GapSeen {
+        GapSeen {
+            ids: std::collections::HashMap::new(),
+            max: max.max(1),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.contains_key(id)
+    }
+
+    /// True when `id` is new.
+    pub fn insert(&mut self, id: &str, created: i64) -> bool {
+        if self.ids.contains_key(id) {
+            return false;
+        }
+        if self.ids.len() >= self.max {
+            // Forget the oldest half at once (amortised O(1) per insert).
+            let mut all: Vec<(i64, String)> = self.ids.drain().map(|(id, c)| (c, id)).collect();
+            all.sort_unstable();
+            let keep = all.split_off(all.len() / 2);
+            self.ids = keep.into_iter().map(|(c, id)| (id, c)).collect();
+        }
+        self.ids.insert(id.to_owned(), created);
+        true
+    }
+
+    /// Forgets events created before `since` (they are out of the gap-fill window).
+    pub fn prune(&mut self, since: i64) {
+        self.ids.retain(|_, c| *c >= since);
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -89,90 +219,179 @@ impl Ctx {
         Some((self.publisher.event(&rec), head))
     }
 
-    /// Reads newest-first pages back to the cursor, publishes oldest first in chunks, saves
-    /// the cursor after each acknowledged chunk. Returns the number published.
-    pub async fn catch_up_events(&self, scope: &Scope) -> Result<usize, IngesterError> {
-        let cursor: Option<EventCursor> = self.store.cursor(&scope.key, "events").await?;
-        let mut collected: Vec<RawObject> = Vec::new();
-        let mut after: Option<String> = None;
+    /// Newest-first pages of `path` back to `stop_id` (or the end), holding at most
+    /// `walk_buffer` objects (+ one page): past that, only the oldest page is kept.
+    async fn walk_back(
+        &self,
+        scope: &Scope,
+        path: &str,
+        base: &[(&str, String)],
+        stop_id: Option<&str>,
+    ) -> Result<WalkBack, IngesterError> {
+        let mut buf: Vec<RawObject> = Vec::new();
+        let mut overflowed = false;
         let mut reached = false;
+        let mut newest_created = None;
+        let mut after: Option<String> = None;
         loop {
-            let mut params: Vec<(&str, String)> = Vec::new();
-            if let Some(c) = &cursor {
-                params.push(("created[gte]", c.created.to_string()));
-            }
+            let mut params = base.to_vec();
             if let Some(a) = &after {
                 params.push(("starting_after", a.clone()));
             }
             let page = scope
                 .client
-                .list_page("/v1/events", &params, scope.stripe_account.as_deref())
+                .list_page(path, &params, scope.stripe_account.as_deref())
                 .await
                 .map_err(err)?;
             let has_more = page.has_more;
+            let last_listed = page.data.last().map(|o| o.id.clone());
+            let mut objs = Vec::with_capacity(page.data.len());
             for o in page.data {
-                if cursor.as_ref().is_some_and(|c| c.id == o.id) {
+                if stop_id == Some(o.id.as_str()) {
                     reached = true;
                     break;
                 }
-                collected.push(o);
+                newest_created.get_or_insert(o.created);
+                objs.push(o);
             }
-            if reached || !has_more {
-                break;
+            if overflowed {
+                if !objs.is_empty() {
+                    buf = objs;
+                }
+            } else {
+                let n = objs.len();
+                buf.extend(objs);
+                // The peak: before an overflow drops all but the last page.
+                self.metrics.buffered(buf.len());
+                if buf.len() > self.walk_buffer && !reached && has_more {
+                    overflowed = true;
+                    buf = buf.split_off(buf.len() - n);
+                }
             }
-            after = collected.last().map(|o| o.id.clone());
+            self.metrics.buffered(buf.len());
+            match last_listed {
+                Some(id) if has_more && !reached => after = Some(id),
+                _ => break,
+            }
         }
-        if let (Some(c), false) = (&cursor, reached) {
-            let newest = collected.first().map_or(c.created, |o| o.created);
+        buf.reverse();
+        Ok(WalkBack {
+            objects: buf,
+            overflowed,
+            reached,
+            newest_created,
+        })
+    }
+
+    /// Every object of `path` (filtered by `base`) newer than `stop_id`, oldest first in chunks
+    /// of at most `CHUNK` ([`OldestFirst::next_chunk`]): from memory when the walk back stayed
+    /// within `walk_buffer`, else page by page forward (`ending_before`) from the oldest.
+    async fn oldest_first<'a>(
+        &'a self,
+        scope: &'a Scope,
+        path: &'a str,
+        base: Vec<(&'a str, String)>,
+        stop_id: Option<&str>,
+    ) -> Result<OldestFirst<'a>, IngesterError> {
+        let walk = self.walk_back(scope, path, &base, stop_id).await?;
+        if walk.overflowed {
+            tracing::info!(scope = %scope.key, path, bound = self.walk_buffer,
+                "backlog beyond the walk buffer: reading it forward page by page");
+        }
+        Ok(OldestFirst {
+            ctx: self,
+            scope,
+            path,
+            base,
+            anchor: None,
+            pos: 0,
+            info: Walked {
+                objects: 0,
+                reached: walk.reached,
+                newest_created: walk.newest_created,
+                overflowed: walk.overflowed,
+            },
+            buf: walk.objects,
+        })
+    }
+
+    /// Publishes `chunk` (oldest first), queues reconciled payouts, then saves the cursor.
+    async fn publish_events_chunk(
+        &self,
+        scope: &Scope,
+        chunk: &[RawObject],
+    ) -> Result<(), IngesterError> {
+        let mut out = Vec::with_capacity(chunk.len());
+        let mut payouts = Vec::new();
+        for o in chunk {
+            if let Some((rec, head)) = self.event_outgoing(scope, o, IngestSource::EventsApi) {
+                if (head.event_type == "payout.reconciliation_completed"
+                    || (head.data.object.object.as_deref() == Some("payout")
+                        && head.data.object.reconciliation_status.as_deref() == Some("completed")))
+                    && let Some(id) = &head.data.object.id
+                {
+                    payouts.push(id.clone());
+                }
+                out.push(rec);
+            }
+        }
+        self.publisher.send_all(&out).await?;
+        self.store.add_pending_payouts(&scope.key, &payouts).await?;
+        if let Some(last) = chunk.last() {
+            let c = EventCursor {
+                id: last.id.clone(),
+                created: last.created,
+            };
+            self.store.save_cursor(&scope.key, "events", &c).await?;
+            self.metrics.cursor(&scope.key, "events", c.created);
+        }
+        Ok(())
+    }
+
+    /// Reads newest-first pages back to the cursor and publishes oldest first in chunks,
+    /// saving the cursor after each acknowledged chunk; memory bounded by `walk_buffer`.
+    /// Returns the number of events read.
+    pub async fn catch_up_events(&self, scope: &Scope) -> Result<usize, IngesterError> {
+        let cursor: Option<EventCursor> = self.store.cursor(&scope.key, "events").await?;
+        let mut base: Vec<(&str, String)> = Vec::new();
+        if let Some(c) = &cursor {
+            base.push(("created[gte]", c.created.to_string()));
+        }
+        let mut walk = self
+            .oldest_first(
+                scope,
+                "/v1/events",
+                base,
+                cursor.as_ref().map(|c| c.id.as_str()),
+            )
+            .await?;
+        while let Some(chunk) = walk.next_chunk().await? {
+            self.publish_events_chunk(scope, &chunk).await?;
+        }
+        let walked = walk.info;
+        if let (Some(c), false) = (&cursor, walked.reached) {
+            let newest = walked.newest_created.unwrap_or(c.created);
             if newest.saturating_sub(c.created) > EVENTS_WINDOW_SECS {
                 tracing::warn!(scope = %scope.key, cursor = %c.id, cursor_created = c.created,
                     "the events cursor is older than Stripe's 30-day Events API window: events between it and the oldest listed event may be missing; run a backfill (--backfill) to recover them");
                 self.metrics.window_exceeded(&scope.key);
             }
         }
-        collected.reverse();
-        let n = collected.len();
-        let mut payouts = Vec::new();
-        for chunk in collected.chunks(CHUNK) {
-            let mut out = Vec::with_capacity(chunk.len());
-            for o in chunk {
-                if let Some((rec, head)) = self.event_outgoing(scope, o, IngestSource::EventsApi) {
-                    if (head.event_type == "payout.reconciliation_completed"
-                        || (head.data.object.object.as_deref() == Some("payout")
-                            && head.data.object.reconciliation_status.as_deref()
-                                == Some("completed")))
-                        && let Some(id) = &head.data.object.id
-                    {
-                        payouts.push(id.clone());
-                    }
-                    out.push(rec);
-                }
-            }
-            self.publisher.send_all(&out).await?;
-            self.store.add_pending_payouts(&scope.key, &payouts).await?;
-            payouts.clear();
-            if let Some(last) = chunk.last() {
-                let c = EventCursor {
-                    id: last.id.clone(),
-                    created: last.created,
-                };
-                self.store.save_cursor(&scope.key, "events", &c).await?;
-                self.metrics.cursor(&scope.key, "events", c.created);
-            }
-        }
-        Ok(n)
+        Ok(walked.objects)
     }
 
     /// Publishes events Stripe could not deliver to some endpoint (`delivery_success=false`)
-    /// created since `since`; `seen` keeps this process from re-publishing them every round.
+    /// created since `since`, page by page; `seen` (bounded) keeps this process from
+    /// re-publishing them every round.
     pub async fn gap_fill(
         &self,
         scope: &Scope,
         since: i64,
-        seen: &mut HashSet<String>,
+        seen: &mut GapSeen,
     ) -> Result<usize, IngesterError> {
+        seen.prune(since);
         let mut after: Option<String> = None;
-        let mut out = Vec::new();
+        let mut n = 0;
         loop {
             let mut params = vec![
                 ("delivery_success", "false".to_owned()),
@@ -186,28 +405,40 @@ impl Ctx {
                 .list_page("/v1/events", &params, scope.stripe_account.as_deref())
                 .await
                 .map_err(err)?;
+            let mut out = Vec::new();
+            let mut new_ids = Vec::new();
             for o in &page.data {
-                if seen.insert(o.id.clone())
+                if !seen.contains(&o.id)
                     && let Some((rec, _)) = self.event_outgoing(scope, o, IngestSource::EventsApi)
                 {
                     out.push(rec);
+                    new_ids.push((o.id.as_str(), o.created));
                 }
             }
+            self.publisher.send_all(&out).await?;
+            // Remembered only once Kafka acknowledged them.
+            for (id, created) in new_ids {
+                seen.insert(id, created);
+            }
+            n += out.len();
             if !page.has_more {
                 break;
             }
-            after = page.data.last().map(|o| o.id.clone());
+            match page.data.last() {
+                Some(o) => after = Some(o.id.clone()),
+                None => break,
+            }
         }
-        self.publisher.send_all(&out).await?;
-        Ok(out.len())
+        Ok(n)
     }
 
-    async fn list_all(
+    /// The ids of every object of `path` (filtered by `base`).
+    async fn list_ids(
         &self,
         scope: &Scope,
         path: &str,
         base: &[(&str, String)],
-    ) -> Result<Vec<RawObject>, IngesterError> {
+    ) -> Result<Vec<String>, IngesterError> {
         let mut all = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -221,11 +452,11 @@ impl Ctx {
                 .await
                 .map_err(err)?;
             let has_more = page.has_more;
-            all.extend(page.data);
+            all.extend(page.data.into_iter().map(|o| o.id));
             if !has_more {
                 break;
             }
-            after = all.last().map(|o| o.id.clone());
+            after = all.last().cloned();
         }
         Ok(all)
     }
@@ -247,15 +478,15 @@ impl Ctx {
         Some((self.publisher.balance_transaction(&rec), head))
     }
 
-    /// Publishes `objs` (newest first as listed) oldest first; tracks pending ones.
+    /// Publishes `objs` (oldest first) in chunks; tracks pending ones; advances the cursor
+    /// when `advance`.
     async fn publish_bts(
         &self,
         scope: &Scope,
-        mut objs: Vec<RawObject>,
+        objs: &[RawObject],
         source: IngestSource,
         advance: bool,
     ) -> Result<usize, IngesterError> {
-        objs.reverse();
         for chunk in objs.chunks(CHUNK) {
             let mut out = Vec::with_capacity(chunk.len());
             let mut pending = Vec::new();
@@ -293,22 +524,27 @@ impl Ctx {
         Ok(objs.len())
     }
 
-    /// New balance transactions since the cursor (ties at the cursor's second re-read).
+    /// New balance transactions since the cursor (ties at the cursor's second re-read),
+    /// oldest first, memory bounded by `walk_buffer`.
     pub async fn poll_balance_transactions(&self, scope: &Scope) -> Result<usize, IngesterError> {
         let cursor: BtCursor = self
             .store
             .cursor(&scope.key, "balance_transactions")
             .await?
             .unwrap_or_default();
-        let objs = self
-            .list_all(
+        let mut walk = self
+            .oldest_first(
                 scope,
                 "/v1/balance_transactions",
-                &[("created[gte]", cursor.created.to_string())],
+                vec![("created[gte]", cursor.created.to_string())],
+                None,
             )
             .await?;
-        self.publish_bts(scope, objs, IngestSource::BalanceTransactionsApi, true)
-            .await
+        while let Some(chunk) = walk.next_chunk().await? {
+            self.publish_bts(scope, &chunk, IngestSource::BalanceTransactionsApi, true)
+                .await?;
+        }
+        Ok(walk.info.objects)
     }
 
     /// The look-back: re-reads from the oldest still-pending transaction and re-publishes
@@ -329,23 +565,29 @@ impl Ctx {
             return Ok(0);
         }
         let pending = self.store.pending_bt_ids(&scope.key).await?;
-        let objs = self
-            .list_all(
+        let mut n = 0;
+        let mut walk = self
+            .oldest_first(
                 scope,
                 "/v1/balance_transactions",
-                &[("created[gte]", min_created.to_string())],
+                vec![("created[gte]", min_created.to_string())],
+                None,
             )
             .await?;
-        let changed: Vec<RawObject> = objs
-            .into_iter()
-            .filter(|o| pending.contains(&o.id))
-            .filter(|o| {
-                serde_json::from_slice::<ObjectHead>(&o.raw)
-                    .is_ok_and(|h| h.status.as_deref() != Some("pending"))
-            })
-            .collect();
-        self.publish_bts(scope, changed, IngestSource::BalanceTransactionsApi, false)
-            .await
+        while let Some(chunk) = walk.next_chunk().await? {
+            let changed: Vec<RawObject> = chunk
+                .into_iter()
+                .filter(|o| pending.contains(&o.id))
+                .filter(|o| {
+                    serde_json::from_slice::<ObjectHead>(&o.raw)
+                        .is_ok_and(|h| h.status.as_deref() != Some("pending"))
+                })
+                .collect();
+            n += self
+                .publish_bts(scope, &changed, IngestSource::BalanceTransactionsApi, false)
+                .await?;
+        }
+        Ok(n)
     }
 
     /// Publishes the composition of every payout whose reconciliation completed.
@@ -374,7 +616,7 @@ impl Ctx {
                 continue;
             }
             let txns = self
-                .list_all(scope, "/v1/balance_transactions", &[("payout", id.clone())])
+                .list_ids(scope, "/v1/balance_transactions", &[("payout", id.clone())])
                 .await?;
             let rec = PayoutCompositionRecord {
                 payout_id: id.clone(),
@@ -382,7 +624,7 @@ impl Ctx {
                 livemode: head.livemode,
                 amount: head.amount,
                 currency: head.currency.clone().unwrap_or_default(),
-                balance_transaction_ids: txns.iter().map(|t| t.id.clone()).collect(),
+                balance_transaction_ids: txns,
                 source: IngestSource::BalanceTransactionsApi as i32,
                 received_at: Some(records::timestamp_now()),
                 arrival_date: head.arrival_date,
@@ -477,3 +719,21 @@ pub const BACKFILL_RESOURCES: [&str; 9] = [
     "payouts",
     "balance_transactions",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gap_fill_set_is_bounded_and_forgets_the_oldest_first() {
+        let mut seen = GapSeen::new(100);
+        for i in 0..1_000i64 {
+            assert!(seen.insert(&format!("evt_{i}"), i));
+            assert!(seen.len() <= 100);
+        }
+        assert!(!seen.insert("evt_999", 999), "the newest are remembered");
+        assert!(!seen.contains("evt_0"), "the oldest are forgotten");
+        seen.prune(990);
+        assert_eq!(seen.len(), 10);
+    }
+}

@@ -157,7 +157,7 @@ discover_connected = true
     let events_topic = topics.stripe_events();
 
     // Kill at 5 random moments, each once a random share of the expected events' count is on
-    // the topic (k-th kill: between k/6 and (k+1)/6 of it), so progress, not time, decides.
+    // the topic (k-th kill: between k/7 and (k+1)/7 of it), so progress, not time, decides.
     let expected = i64::try_from(expected_events.len()).unwrap();
     let mut rng: u64 = std::env::var("LEDGERLINE_CHAOS_SEED")
         .ok()
@@ -180,7 +180,7 @@ discover_connected = true
     let mut mid_work_kills = 0;
     for k in 1..=5i64 {
         let share = i64::try_from(next() % 1_000).unwrap();
-        let target = expected * (k * 1_000 + share) / 6_000;
+        let target = expected * (k * 1_000 + share) / 7_000;
         let at_start = common::topic_records(&events_topic);
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {

@@ -78,6 +78,21 @@ async fn stripe_mock_accepts_every_request_the_client_sends() {
             ],
         ),
         ("/v1/events", vec![("type", s("invoice.*"))]),
+        // A backlog beyond the catch-up buffer is read forward (ingester `oldest_first`).
+        (
+            "/v1/events",
+            vec![
+                ("created[gte]", s("1767225600")),
+                ("ending_before", s("evt_1")),
+            ],
+        ),
+        (
+            "/v1/balance_transactions",
+            vec![
+                ("created[gte]", s("1767225600")),
+                ("ending_before", s("txn_1")),
+            ],
+        ),
         (
             "/v1/balance_transactions",
             vec![
