@@ -296,17 +296,22 @@ async fn stripe_sim_to_ingester_to_kafka_to_ledger_survives_sigkill() {
     eprintln!("e2e: kill seed {seed}, batch {batch}");
     // (folded after the kill, records published before it)
     let mut kills: Vec<(usize, usize)> = Vec::new();
-    // While the world unfolds: kills at random moments (at most KILLS - 3 of them).
-    while kills.len() < KILLS - 3 && handle.now() < end {
+    // While the first 80 % of the world unfolds: kills at random moments (at most KILLS - 3).
+    // The child then stays down: the rest of the world and the two weeks' status updates
+    // make a backlog for the kills below.
+    let phase_a_end = end - (end - start_at) / 5;
+    while kills.len() < KILLS - 3 && handle.now() < phase_a_end {
         let child = LedgerProcess::spawn(&url_k, &prefix, &group_k, &instance, batch);
         tokio::time::sleep(Duration::from_millis(300 + rng.below(2_200))).await;
         let available = published(&topics);
         child.sigkill();
         kills.push((folded(&pool_k, &group_k).await, available));
-        tokio::time::sleep(Duration::from_millis(rng.below(800))).await;
+        // Down for a while: the kills spread over the whole unfolding.
+        let spread = wall_secs * 1000 / u64::try_from(KILLS).unwrap();
+        tokio::time::sleep(Duration::from_millis(rng.below(spread.max(800)))).await;
     }
-    // Down until everything is published (a backlog builds up), then kills at random points
-    // of the remaining work, never in its last half: each lands mid-fold.
+    // Once everything is published: kills at random points of the remaining work, never in
+    // its last half, with batches of a sixteenth of it: each lands mid-fold.
     ingestion.await.unwrap();
     let records = published(&topics);
     eprintln!(
@@ -320,9 +325,10 @@ async fn stripe_sim_to_ingester_to_kafka_to_ledger_survives_sigkill() {
     while kills.len() < KILLS {
         let before = folded(&pool_k, &group_k).await;
         let remaining = records - before;
-        if remaining < 2 * batch {
+        if remaining < 32 {
             break;
         }
+        let batch = (remaining / 16).clamp(1, batch);
         let target =
             before + 1 + usize::try_from(rng.below(u64::try_from(remaining / 2).unwrap())).unwrap();
         let child = LedgerProcess::spawn(&url_k, &prefix, &group_k, &instance, batch);
