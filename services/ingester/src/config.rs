@@ -495,7 +495,38 @@ pub fn resolve(mut file: FileConfig, env: Env<'_>) -> Result<IngesterConfig, Con
         });
     }
 
+    let webhook_secret_key = match secret(
+        "webhook_secret_encryption.key_env",
+        file.webhook_secret_encryption.key_env.as_deref(),
+        file.webhook_secret_encryption.key_file.as_deref(),
+        env,
+    )? {
+        Some(k) => Some(crate::secretbox::SecretKey::from_hex(&k).map_err(|e| {
+            field(
+                if file.webhook_secret_encryption.key_env.is_some() {
+                    "webhook_secret_encryption.key_env"
+                } else {
+                    "webhook_secret_encryption.key_file"
+                },
+                e.to_string(),
+            )
+        })?),
+        None => None,
+    };
+    if webhook_secret_key.is_none()
+        && let Some(i) = accounts
+            .iter()
+            .position(|a| a.register_webhook_url.is_some())
+    {
+        return Err(field(
+            format!("accounts[{i}].register_webhook_url"),
+            "the registered endpoint's secret is kept encrypted: set \
+             [webhook_secret_encryption] key_env or key_file (32 random bytes as 64 hex \
+             characters, e.g. `openssl rand -hex 32`)",
+        ));
+    }
     let mut cfg = IngesterConfig::new(KafkaConfig::new(kafka, client_id), database_url, accounts);
+    cfg.webhook_secret_key = webhook_secret_key;
     cfg.listen = match env_parse(env, "LEDGERLINE_LISTEN")? {
         Some(a) => a,
         None => file
@@ -707,6 +738,26 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("filters.include_customers"), "{e}");
+        // Registration without an encryption key, then with a malformed one (not printed).
+        let mut f = parse(TWO).unwrap();
+        f.accounts[1].register_webhook_url = Some("https://x.example/webhooks/us".into());
+        let env = env_of(&[
+            ("KEY_A", KEY_A),
+            ("KEY_B", KEY_A),
+            ("WH_A", "whsec_x"),
+            ("DATABASE_URL", "postgres://h/db"),
+            ("WHK", "not-hex-key-material"),
+        ]);
+        let e = resolve(f, &env).unwrap_err().to_string();
+        assert!(
+            e.contains("accounts[1].register_webhook_url") && e.contains("key_env"),
+            "{e}"
+        );
+        let mut f = parse(TWO).unwrap();
+        f.webhook_secret_encryption.key_env = Some("WHK".into());
+        let e = resolve(f, &env).unwrap_err().to_string();
+        assert!(e.contains("webhook_secret_encryption.key_env"), "{e}");
+        assert!(!e.contains("not-hex-key-material"), "{e}");
         // No account at all.
         let e = resolve(FileConfig::default(), &env_of(&[]))
             .unwrap_err()

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod pollers;
 pub mod publish;
 pub mod records;
+pub mod secretbox;
 pub mod store;
 pub mod webhook;
 
@@ -115,6 +116,9 @@ pub struct IngesterConfig {
     /// Most Stripe objects a catch-up (events, balance transactions, look-back) holds in
     /// memory; a larger backlog is read forward page by page.
     pub catch_up_buffer: usize,
+    /// Encrypts the webhook secrets the ingester registers (required when an account has
+    /// `register_webhook_url`).
+    pub webhook_secret_key: Option<secretbox::SecretKey>,
     /// Most event ids the gap fill remembers (per scope).
     pub gap_fill_seen_max: usize,
 }
@@ -154,6 +158,7 @@ impl IngesterConfig {
             filters: Filters::default(),
             clock: system_clock(),
             catch_up_buffer: pollers::DEFAULT_WALK_BUFFER,
+            webhook_secret_key: None,
             gap_fill_seen_max: pollers::DEFAULT_GAP_SEEN_MAX,
         }
     }
@@ -211,6 +216,19 @@ pub async fn start(
 ) -> Result<Running, IngesterError> {
     if config.accounts.is_empty() {
         return Err(IngesterError::Config("no Stripe account configured".into()));
+    }
+    if config.webhook_secret_key.is_none()
+        && let Some(acc) = config
+            .accounts
+            .iter()
+            .find(|a| a.register_webhook_url.is_some())
+    {
+        return Err(IngesterError::Config(format!(
+            "account {:?} registers its webhook endpoint, whose secret is kept encrypted in the \
+             database: configure the encryption key ([webhook_secret_encryption] key_env or \
+             key_file: 32 random bytes as 64 hex characters, e.g. `openssl rand -hex 32`)",
+            acc.name
+        )));
     }
     let metrics = Arc::new(Metrics::default());
     // Clients and the permission probe first: a key lacking a permission fails fast.
@@ -272,7 +290,11 @@ pub async fn start(
         let mut verifier =
             WebhookVerifier::new(acc.webhook_secrets.clone(), config.webhook_tolerance_secs);
         if let Some(url) = &acc.register_webhook_url {
-            let secret = webhook::register(&store, client, &acc.name, url).await?;
+            let key = config
+                .webhook_secret_key
+                .as_ref()
+                .ok_or_else(|| IngesterError::Config("no webhook-secret encryption key".into()))?;
+            let secret = webhook::register(&store, client, &acc.name, url, key).await?;
             verifier.add_secret(secret);
         }
         endpoints.push(webhook::Endpoint {

@@ -19,6 +19,7 @@ use crate::filters::Filters;
 use crate::metrics::Metrics;
 use crate::publish::Publisher;
 use crate::records::{self, EventHead};
+use crate::secretbox::{self, SecretKey};
 use crate::store::Store;
 use crate::{Clock, IngesterError};
 
@@ -113,20 +114,45 @@ struct Created {
     secret: Option<String>,
 }
 
+/// Associated data binding a sealed secret to its row.
+fn row_aad(name: &str, mode: &str, endpoint_id: &str) -> String {
+    format!("ledgerline-webhook-secret:{name}:{mode}:{endpoint_id}")
+}
+
 /// Registers `url` as a webhook endpoint (all events of the platform account) unless one
-/// was registered before, and returns its signing secret (kept in the database: Stripe
-/// shows it only once).
+/// was registered before, and returns its signing secret (kept in the database, encrypted
+/// with `key`: Stripe shows it only once). A secret kept in plain text by an earlier version
+/// is encrypted in place.
 pub async fn register(
     store: &Store,
     client: &Client,
     name: &str,
     url: &str,
+    key: &SecretKey,
 ) -> Result<WebhookSecret, IngesterError> {
     let mode = client.mode().as_str();
-    if let Some((_, saved_url, secret)) = store.webhook_endpoint(name, mode).await?
+    if let Some((id, saved_url, stored)) = store.webhook_endpoint(name, mode).await?
         && saved_url == url
     {
-        return Ok(WebhookSecret::new(secret));
+        let aad = row_aad(name, mode, &id);
+        if secretbox::is_sealed(&stored) {
+            let secret = secretbox::open(key, &stored, &aad).map_err(|e| {
+                IngesterError::Config(format!(
+                    "the kept secret of webhook endpoint {name:?} ({mode}) cannot be decrypted: \
+                     {e}. Configure the key it was encrypted with, or delete its row from \
+                     ingester_webhook_endpoints (and the endpoint {id} in the Dashboard) to \
+                     register a new one"
+                ))
+            })?;
+            return Ok(WebhookSecret::new(secret));
+        }
+        let sealed = secretbox::seal(key, &stored, &aad)
+            .map_err(|e| IngesterError::Internal(e.to_string()))?;
+        store
+            .save_webhook_endpoint(name, mode, &id, url, &sealed)
+            .await?;
+        tracing::info!(endpoint = %id, "kept webhook secret encrypted at rest");
+        return Ok(WebhookSecret::new(stored));
     }
     let idem = format!("ledgerline-webhook-{name}-{mode}-{url}");
     let idem: String = idem.chars().take(255).collect();
@@ -148,8 +174,10 @@ pub async fn register(
     let secret = created.secret.ok_or_else(|| {
         IngesterError::Internal("webhook endpoint created without a secret".into())
     })?;
+    let sealed = secretbox::seal(key, &secret, &row_aad(name, mode, &created.id))
+        .map_err(|e| IngesterError::Internal(e.to_string()))?;
     store
-        .save_webhook_endpoint(name, mode, &created.id, url, &secret)
+        .save_webhook_endpoint(name, mode, &created.id, url, &sealed)
         .await?;
     tracing::info!(endpoint = %created.id, url, "webhook endpoint registered");
     Ok(WebhookSecret::new(secret))
