@@ -341,3 +341,82 @@ api_key_env = "BAD_KEY_A"
     assert!(e.contains("accounts[0].webhook_secrets_env"), "{e}");
     assert!(!e.contains("not-a-secret-xyz"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_key_lacking_a_permission_stops_the_binary_naming_it() {
+    use ledgerline_stripe_sim::http::auth::Permission;
+    let rk = "rk_test_ledgerlinenobt000000000000000";
+    let mut key = ApiKey::secret(rk);
+    key.permissions = Permission::ALL
+        .into_iter()
+        .filter(|p| *p != Permission::BalanceTransactionRead)
+        .collect();
+    let sim = SimServer::start(
+        SimConfig {
+            keys: vec![key],
+            ..SimConfig::default()
+        },
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ingester.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+listen = "127.0.0.1:0"
+[kafka]
+bootstrap_servers = "{kafka}"
+[database]
+url_env = "RK_DATABASE_URL"
+[stripe]
+base_url = "{base}"
+[[accounts]]
+name = "default"
+platform_account = "acct_1LedgerlineSimPlat"
+api_key_env = "RK_KEY"
+"#,
+            kafka = ledgerline_tests::kafka_bootstrap_servers(),
+            base = sim.base_url(),
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ledgerline-ingester"));
+    cmd.arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .env("RK_DATABASE_URL", ledgerline_tests::database_url())
+        .env("RK_KEY", rk)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out);
+    // Reaped whatever happens: a binary that does not stop is killed by the guard.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reap(cmd.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 30 s after start with a key lacking a permission"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!status.success(), "{text}");
+    assert!(text.contains("rak_balance_transaction_read"), "{text}");
+    assert!(text.contains("grant"), "says what to do: {text}");
+    assert!(!text.contains(rk), "{text}");
+    sim.shutdown().await;
+}
