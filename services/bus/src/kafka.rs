@@ -17,6 +17,10 @@ pub enum BusError {
     TopicCreation { topic: String, reason: String },
     #[error("kafka admin request failed: {0}")]
     Admin(#[source] KafkaError),
+    #[error("kafka: {0}")]
+    Kafka(#[source] KafkaError),
+    #[error("embedded log: {0}")]
+    Log(String),
 }
 
 /// Connection settings shared by every client of one service.

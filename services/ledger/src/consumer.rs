@@ -1,14 +1,12 @@
-//! The Kafka side of the fold: bounded batches in, one database transaction per batch.
+//! The log side of the fold: bounded batches in, one store transaction per batch. Runs over
+//! any [`LogConsumer`] (Kafka or the embedded log); dead letters go out through any
+//! [`LogPublisher`].
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use futures::future::try_join_all;
+use ledgerline_bus::log::{LogConsumer, LogPublisher, LogRecord, OutRecord};
 use ledgerline_bus::topics::{DLQ_REASON_HEADER, dlq_of};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message as _, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
@@ -32,10 +30,10 @@ impl Default for BatchLimits {
 }
 
 /// Folds one batch in one transaction (retrying on failure with a rebuilt engine).
-pub async fn fold_and_commit<S: Store>(
+pub async fn fold_and_commit<S: Store, P: LogPublisher + ?Sized>(
     store: &S,
     engine: &mut Engine,
-    producer: &FutureProducer,
+    producer: &P,
     group: &str,
     batch: &[InRecord],
 ) -> Result<BatchReport, Error> {
@@ -54,10 +52,10 @@ pub async fn fold_and_commit<S: Store>(
     }
 }
 
-async fn try_fold<S: Store>(
+async fn try_fold<S: Store, P: LogPublisher + ?Sized>(
     store: &S,
     engine: &mut Engine,
-    producer: &FutureProducer,
+    producer: &P,
     group: &str,
     batch: &[InRecord],
 ) -> Result<BatchReport, Error> {
@@ -74,43 +72,44 @@ async fn try_fold<S: Store>(
     Ok(report)
 }
 
-async fn send_dead_letters(producer: &FutureProducer, dead: &[DeadLetter]) -> Result<(), Error> {
-    try_join_all(dead.iter().map(|d| async move {
-        let topic = dlq_of(&d.record.topic);
-        let headers = OwnedHeaders::new().insert(Header {
-            key: DLQ_REASON_HEADER,
-            value: Some(d.reason.as_bytes()),
-        });
-        let mut rec: FutureRecord<'_, Vec<u8>, Vec<u8>> = FutureRecord::to(&topic).headers(headers);
-        if let Some(k) = &d.record.key {
-            rec = rec.key(k);
-        }
-        if let Some(p) = &d.record.payload {
-            rec = rec.payload(p);
-        }
-        producer
-            .send(rec, Duration::from_secs(30))
-            .await
-            .map(|_| ())
-            .map_err(|(e, _)| Error::Kafka(e))
-    }))
-    .await?;
+async fn send_dead_letters<P: LogPublisher + ?Sized>(
+    producer: &P,
+    dead: &[DeadLetter],
+) -> Result<(), Error> {
+    if dead.is_empty() {
+        return Ok(());
+    }
+    let topics: Vec<String> = dead.iter().map(|d| dlq_of(&d.record.topic)).collect();
+    let headers: Vec<[(&str, &[u8]); 1]> = dead
+        .iter()
+        .map(|d| [(DLQ_REASON_HEADER, d.reason.as_bytes())])
+        .collect();
+    let records: Vec<OutRecord<'_>> = dead
+        .iter()
+        .zip(&topics)
+        .zip(&headers)
+        .map(|((d, topic), h)| OutRecord {
+            topic,
+            key: d.record.key.as_deref(),
+            payload: d.record.payload.as_deref(),
+            headers: h,
+        })
+        .collect();
+    producer.publish(&records).await?;
     Ok(())
 }
 
 /// Consumes `topics` until `shutdown`, folding bounded batches.
-pub async fn run<S: Store>(
+pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
     store: S,
-    consumer: StreamConsumer,
-    producer: FutureProducer,
+    consumer: &C,
+    producer: &P,
     topics: Vec<(String, TopicKind)>,
     group: String,
     limits: BatchLimits,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let kinds: HashMap<String, TopicKind> = topics.iter().cloned().collect();
-    let names: Vec<&str> = topics.iter().map(|(t, _)| t.as_str()).collect();
-    consumer.subscribe(&names).map_err(Error::Kafka)?;
     let mut engine = Engine::new();
     let mut assigned: HashSet<(String, i32)> = HashSet::new();
     loop {
@@ -120,80 +119,69 @@ pub async fn run<S: Store>(
         };
         let mut batch = Vec::with_capacity(limits.max_records);
         match first {
-            Ok(m) => push(&mut batch, &kinds, &m),
+            Ok(m) => push(&mut batch, &kinds, m),
             Err(e) => {
-                tracing::warn!(error = %e, "kafka receive error");
+                tracing::warn!(error = %e, "log receive error");
                 continue;
             }
         }
         let deadline = tokio::time::Instant::now() + limits.linger;
         while batch.len() < limits.max_records {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(Ok(m)) => push(&mut batch, &kinds, &m),
-                Ok(Err(e)) => tracing::warn!(error = %e, "kafka receive error"),
+                Ok(Ok(m)) => push(&mut batch, &kinds, m),
+                Ok(Err(e)) => tracing::warn!(error = %e, "log receive error"),
                 Err(_) => break,
             }
         }
         tracing::debug!(records = batch.len(), "batch read");
-        seek_new_assignments(&store, &consumer, &group, &mut assigned).await?;
+        seek_new_assignments(&store, consumer, &group, &mut assigned).await?;
         let t = std::time::Instant::now();
-        let report = fold_and_commit(&store, &mut engine, &producer, &group, &batch).await?;
+        let report = fold_and_commit(&store, &mut engine, producer, &group, &batch).await?;
         tracing::debug!(
             ?report,
             total_ms = t.elapsed().as_millis(),
             "batch committed"
         );
-        // Kafka's own commit is only a hint for tools: the database holds the truth.
-        let mut tpl = TopicPartitionList::new();
+        // The log's own commit is only a hint for tools: the store holds the truth.
         let mut next: HashMap<(&str, i32), i64> = HashMap::new();
         for r in &batch {
             let e = next.entry((&r.topic, r.partition)).or_insert(0);
             *e = (*e).max(r.offset + 1);
         }
-        for ((t, p), o) in next {
-            let _ = tpl.add_partition_offset(t, p, Offset::Offset(o));
-        }
-        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
-            tracing::debug!(error = %e, "offset hint not committed to kafka");
+        let hint: Vec<(String, i32, i64)> = next
+            .into_iter()
+            .map(|((t, p), o)| (t.to_owned(), p, o))
+            .collect();
+        if let Err(e) = consumer.commit_hint(&hint) {
+            tracing::debug!(error = %e, "offset hint not committed to the log");
         }
     }
     Ok(())
 }
 
-fn push(
-    batch: &mut Vec<InRecord>,
-    kinds: &HashMap<String, TopicKind>,
-    m: &rdkafka::message::BorrowedMessage<'_>,
-) {
-    let Some(kind) = kinds.get(m.topic()).copied() else {
+fn push(batch: &mut Vec<InRecord>, kinds: &HashMap<String, TopicKind>, m: LogRecord) {
+    let Some(kind) = kinds.get(&m.topic).copied() else {
         return;
     };
     batch.push(InRecord {
-        topic: m.topic().to_owned(),
+        topic: m.topic,
         kind,
-        partition: m.partition(),
-        offset: m.offset(),
-        key: m.key().map(<[u8]>::to_vec),
-        payload: m.payload().map(<[u8]>::to_vec),
+        partition: m.partition,
+        offset: m.offset,
+        key: m.key,
+        payload: m.payload,
     });
 }
 
 /// On a new assignment, seek each new partition to the offset in the store (records
 /// below it are also dropped under the writer lock, so this only saves re-reading).
-async fn seek_new_assignments<S: Store>(
+async fn seek_new_assignments<S: Store, C: LogConsumer + ?Sized>(
     store: &S,
-    consumer: &StreamConsumer,
+    consumer: &C,
     group: &str,
     assigned: &mut HashSet<(String, i32)>,
 ) -> Result<(), Error> {
-    let Ok(now) = consumer.assignment() else {
-        return Ok(());
-    };
-    let current: HashSet<(String, i32)> = now
-        .elements()
-        .iter()
-        .map(|e| (e.topic().to_owned(), e.partition()))
-        .collect();
+    let current: HashSet<(String, i32)> = consumer.assignment().into_iter().collect();
     let fresh: Vec<(String, i32)> = current.difference(assigned).cloned().collect();
     *assigned = current;
     if fresh.is_empty() {
@@ -202,7 +190,7 @@ async fn seek_new_assignments<S: Store>(
     let stored = store.load_offsets(group).await?;
     for (tp, off) in stored {
         if fresh.contains(&tp)
-            && let Err(e) = consumer.seek(&tp.0, tp.1, Offset::Offset(off), Duration::from_secs(1))
+            && let Err(e) = consumer.seek(&tp.0, tp.1, off)
         {
             tracing::debug!(error = %e, topic = %tp.0, partition = tp.1, "seek deferred");
         }

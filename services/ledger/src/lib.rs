@@ -28,7 +28,7 @@ pub use consumer::BatchLimits;
 pub use engine::{Engine, TopicKind};
 pub use grpc::Role;
 pub use store::postgres::MIGRATOR;
-pub use store::{PgStore, Store};
+pub use store::{PgStore, SqliteStore, Store};
 
 /// Everything that can go wrong in the ledger.
 #[derive(Debug, thiserror::Error)]
@@ -118,19 +118,26 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
     let grpc_addr = listener.local_addr()?;
 
+    let names: Vec<&str> = [&events, &bts].into_iter().map(String::as_str).collect();
+    rdkafka::consumer::Consumer::subscribe(&consumer, &names).map_err(Error::Kafka)?;
+
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(consumer::run(
-        store.clone(),
-        consumer,
-        producer.clone(),
-        vec![
+    {
+        let (store, producer, group, batch, shutdown) = (
+            store.clone(),
+            producer.clone(),
+            config.group_id.clone(),
+            config.batch,
+            shutdown.clone(),
+        );
+        let topics = vec![
             (events, TopicKind::Events),
             (bts, TopicKind::BalanceTransactions),
-        ],
-        config.group_id.clone(),
-        config.batch,
-        shutdown.clone(),
-    ));
+        ];
+        tasks.spawn(async move {
+            consumer::run(store, &consumer, &producer, topics, group, batch, shutdown).await
+        });
+    }
     if config.publish {
         tasks.spawn(outbox::run(
             pool.clone(),
@@ -170,4 +177,92 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 /// Runs until `shutdown`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     start(config, shutdown).await?.task.await?
+}
+
+/// How to run the embedded ledger: SQLite and the in-process log.
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    pub topics: Topics,
+    /// The ledger's consumer group on the embedded log (and the key of its stored offsets).
+    pub group_id: String,
+    pub batch: BatchLimits,
+    /// gRPC listen address; `None` serves no gRPC.
+    pub grpc_addr: Option<SocketAddr>,
+    pub tokens: Vec<(String, Role)>,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self {
+            topics: Topics::default(),
+            group_id: "ledgerline-ledger".into(),
+            batch: BatchLimits::default(),
+            grpc_addr: None,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// A started embedded ledger.
+#[derive(Debug)]
+pub struct EmbeddedRunning {
+    pub grpc_addr: Option<SocketAddr>,
+    pub task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+/// Starts the ledger over `store` and the embedded `log` (the fold and, if configured, the
+/// gRPC API); they stop at `shutdown`. Entries are kept in the store's outbox table, not
+/// published (nothing consumes `ledger.entries.v1` in the embedded mode).
+pub async fn start_embedded<S: Store>(
+    store: S,
+    log: ledgerline_bus::EmbeddedLog,
+    config: EmbeddedConfig,
+    shutdown: CancellationToken,
+) -> Result<EmbeddedRunning, Error> {
+    let events = config.topics.stripe_events();
+    let bts = config.topics.stripe_balance_transactions();
+    let consumer = log.consumer(&config.group_id, &[events.as_str(), bts.as_str()])?;
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let (store, group, batch, shutdown) = (
+            store.clone(),
+            config.group_id.clone(),
+            config.batch,
+            shutdown.clone(),
+        );
+        let topics = vec![
+            (events, TopicKind::Events),
+            (bts, TopicKind::BalanceTransactions),
+        ];
+        tasks.spawn(async move {
+            consumer::run(store, &consumer, &log, topics, group, batch, shutdown).await
+        });
+    }
+    let mut grpc_addr = None;
+    if let Some(addr) = config.grpc_addr {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        grpc_addr = Some(listener.local_addr()?);
+        tasks.spawn(grpc::serve(
+            store,
+            config.tokens.clone(),
+            listener,
+            shutdown.clone(),
+        ));
+    }
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let mut result = Ok(());
+        while let Some(done) = tasks.join_next().await {
+            let r = done.map_err(Error::from).and_then(|r| r);
+            if let Err(e) = r {
+                tracing::error!(error = %e, "ledger task failed; stopping");
+                stop.cancel();
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        result
+    });
+    Ok(EmbeddedRunning { grpc_addr, task })
 }

@@ -5,9 +5,11 @@
 //! answers the queries of the gRPC API and of chain verification. Everything a store does is
 //! storage: it never posts, never decides a chain link, never decides which records to drop.
 //!
-//! - [`postgres::PgStore`]: PostgreSQL (`migrations/`), the distributed deployment.
+//! - [`postgres::PgStore`]: PostgreSQL (`migrations/`), the distributed deployment;
+//! - [`sqlite::SqliteStore`]: one SQLite file (`migrations/sqlite/`), the embedded mode.
 
 pub mod postgres;
+pub mod sqlite;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,6 +22,7 @@ use crate::Error;
 use crate::chain::{Canonical, Head, Verification};
 
 pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
 /// One batch's rows, column by column (the layout bulk writes want).
 #[derive(Debug, Default)]
