@@ -41,6 +41,8 @@ use store::Store;
 
 /// The embedded migrations (the workspace's `migrations/`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+/// The embedded mode's SQLite migrations (`migrations/sqlite/`).
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngesterError {
@@ -121,6 +123,9 @@ pub struct IngesterConfig {
     pub webhook_secret_key: Option<secretbox::SecretKey>,
     /// Most event ids the gap fill remembers (per scope).
     pub gap_fill_seen_max: usize,
+    /// The embedded mode: publish to this log (topics created on first use) instead of
+    /// Kafka, and keep state in SQLite when `database_url` starts with `sqlite:`.
+    pub log: Option<Arc<dyn ledgerline_bus::LogPublisher>>,
 }
 
 impl std::fmt::Debug for IngesterConfig {
@@ -160,6 +165,7 @@ impl IngesterConfig {
             catch_up_buffer: pollers::DEFAULT_WALK_BUFFER,
             webhook_secret_key: None,
             gap_fill_seen_max: pollers::DEFAULT_GAP_SEEN_MAX,
+            log: None,
         }
     }
 
@@ -248,24 +254,44 @@ pub async fn start(
                 .into(),
         ));
     }
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .connect(&config.database_url)
-        .await?;
-    MIGRATOR.run(&pool).await?;
-    let store = Store::new(pool);
-    let admin = config.kafka.admin()?;
-    let specs: Vec<TopicSpec> = [
-        config.topics.stripe_events(),
-        config.topics.stripe_balance_transactions(),
-        config.topics.stripe_payouts(),
-    ]
-    .into_iter()
-    .map(|t| TopicSpec::new(t, config.partitions))
-    .collect();
-    ensure_topics(&admin, &specs).await?;
-    let producer = config.kafka.idempotent_producer()?;
-    let publisher = Publisher::new(producer, config.topics.clone(), metrics.clone());
+    let store = if config.database_url.starts_with("sqlite:") {
+        let options: sqlx::sqlite::SqliteConnectOptions = config
+            .database_url
+            .parse::<sqlx::sqlite::SqliteConnectOptions>()?
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        SQLITE_MIGRATOR.run(&pool).await?;
+        Store::sqlite(pool)
+    } else {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&config.database_url)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Store::new(pool)
+    };
+    let publisher = match &config.log {
+        Some(log) => Publisher::with_log(log.clone(), config.topics.clone(), metrics.clone()),
+        None => {
+            let admin = config.kafka.admin()?;
+            let specs: Vec<TopicSpec> = [
+                config.topics.stripe_events(),
+                config.topics.stripe_balance_transactions(),
+                config.topics.stripe_payouts(),
+            ]
+            .into_iter()
+            .map(|t| TopicSpec::new(t, config.partitions))
+            .collect();
+            ensure_topics(&admin, &specs).await?;
+            let producer = config.kafka.idempotent_producer()?;
+            Publisher::new(producer, config.topics.clone(), metrics.clone())
+        }
+    };
     let ctx = Ctx {
         store: store.clone(),
         publisher: publisher.clone(),

@@ -1,17 +1,16 @@
-//! Publishing: protobuf envelopes to Kafka with the idempotent producer; a call returns only
-//! once Kafka acknowledged every record (then, and only then, cursors may move).
+//! Publishing: protobuf envelopes to the log (Kafka's idempotent producer, or the embedded
+//! log) through [`LogPublisher`]; a call returns only once the log acknowledged every record
+//! (then, and only then, cursors may move).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::future::try_join_all;
 use ledgerline_bus::Topics;
+use ledgerline_bus::log::{LogPublisher, OutRecord};
 use ledgerline_bus::topics::stripe_object_key;
 use ledgerline_proto::stripe::v1::{
     BalanceTransactionRecord, IngestSource, PayoutCompositionRecord, StripeEventRecord,
 };
 use prost::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::IngesterError;
 use crate::metrics::Metrics;
@@ -37,7 +36,7 @@ pub struct Outgoing {
 
 #[derive(Clone)]
 pub struct Publisher {
-    producer: FutureProducer,
+    producer: Arc<dyn LogPublisher>,
     topics: Topics,
     metrics: Arc<Metrics>,
 }
@@ -51,7 +50,20 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    pub fn new(producer: FutureProducer, topics: Topics, metrics: Arc<Metrics>) -> Publisher {
+    pub fn new(
+        producer: impl LogPublisher + 'static,
+        topics: Topics,
+        metrics: Arc<Metrics>,
+    ) -> Publisher {
+        Self::with_log(Arc::new(producer), topics, metrics)
+    }
+
+    /// A publisher over a shared log (the embedded mode).
+    pub fn with_log(
+        producer: Arc<dyn LogPublisher>,
+        topics: Topics,
+        metrics: Arc<Metrics>,
+    ) -> Publisher {
         Publisher {
             producer,
             topics,
@@ -88,14 +100,14 @@ impl Publisher {
 
     /// Sends every record and waits for all acknowledgements.
     pub async fn send_all(&self, records: &[Outgoing]) -> Result<(), IngesterError> {
-        let sends = records.iter().map(|r| async move {
-            let record = FutureRecord::to(&r.topic).key(&r.key).payload(&r.payload);
-            self.producer
-                .send(record, Duration::from_secs(60))
-                .await
-                .map_err(|(e, _)| IngesterError::Kafka(e.to_string()))
-        });
-        try_join_all(sends).await?;
+        let out: Vec<OutRecord<'_>> = records
+            .iter()
+            .map(|r| OutRecord::new(&r.topic, r.key.as_bytes(), &r.payload))
+            .collect();
+        self.producer
+            .publish(&out)
+            .await
+            .map_err(|e| IngesterError::Kafka(e.to_string()))?;
         for r in records {
             self.metrics.record(r.source, &r.topic, 1);
         }

@@ -1,23 +1,44 @@
-//! Durable ingester state in PostgreSQL (migration `20261122000100_ingester_cursors.sql`).
+//! Durable ingester state in PostgreSQL (migration `20261122000100_ingester_cursors.sql`),
+//! or in SQLite for the embedded mode (the same tables, `migrations/sqlite/`; the statements
+//! in [`sqlite`]).
+
+mod sqlite;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::PgPool;
+use sqlx::{PgPool, SqlitePool};
 
 use crate::IngesterError;
 
 #[derive(Debug, Clone)]
+enum Db {
+    Pg(PgPool),
+    Sqlite(SqlitePool),
+}
+
+#[derive(Debug, Clone)]
 pub struct Store {
-    pool: PgPool,
+    db: Db,
 }
 
 impl Store {
     pub fn new(pool: PgPool) -> Store {
-        Store { pool }
+        Store { db: Db::Pg(pool) }
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// A store in SQLite (migrated by the caller with `migrations/sqlite/`).
+    pub fn sqlite(pool: SqlitePool) -> Store {
+        Store {
+            db: Db::Sqlite(pool),
+        }
+    }
+
+    /// The PostgreSQL pool (`None` in SQLite).
+    pub fn pool(&self) -> Option<&PgPool> {
+        match &self.db {
+            Db::Pg(p) => Some(p),
+            Db::Sqlite(_) => None,
+        }
     }
 
     pub async fn cursor<T: DeserializeOwned>(
@@ -25,12 +46,16 @@ impl Store {
         scope: &str,
         stream: &str,
     ) -> Result<Option<T>, IngesterError> {
+        let pool = match &self.db {
+            Db::Pg(p) => p,
+            Db::Sqlite(p) => return sqlite::cursor(p, scope, stream).await,
+        };
         let row: Option<(serde_json::Value,)> = sqlx::query_as(
             "SELECT position FROM ingester_cursors WHERE scope = $1 AND stream = $2",
         )
         .bind(scope)
         .bind(stream)
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?;
         match row {
             None => Ok(None),
@@ -45,6 +70,10 @@ impl Store {
         stream: &str,
         position: &T,
     ) -> Result<(), IngesterError> {
+        let pool = match &self.db {
+            Db::Pg(p) => p,
+            Db::Sqlite(p) => return sqlite::save_cursor(p, scope, stream, position).await,
+        };
         let v =
             serde_json::to_value(position).map_err(|e| IngesterError::Internal(e.to_string()))?;
         sqlx::query(
@@ -54,7 +83,7 @@ impl Store {
         .bind(scope)
         .bind(stream)
         .bind(v)
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
         Ok(())
     }
@@ -64,6 +93,10 @@ impl Store {
         scope: &str,
         rows: &[(String, i64, i64)],
     ) -> Result<(), IngesterError> {
+        let pool = match &self.db {
+            Db::Pg(p) => p,
+            Db::Sqlite(p) => return sqlite::upsert_pending_bts(p, scope, rows).await,
+        };
         if rows.is_empty() {
             return Ok(());
         }
@@ -79,7 +112,7 @@ impl Store {
         .bind(&ids)
         .bind(&created)
         .bind(&avail)
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
         Ok(())
     }
@@ -89,6 +122,10 @@ impl Store {
         scope: &str,
         ids: &[String],
     ) -> Result<(), IngesterError> {
+        let pool = match &self.db {
+            Db::Pg(p) => p,
+            Db::Sqlite(p) => return sqlite::delete_pending_bts(p, scope, ids).await,
+        };
         if ids.is_empty() {
             return Ok(());
         }
@@ -97,7 +134,7 @@ impl Store {
         )
         .bind(scope)
         .bind(ids)
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
         Ok(())
     }
@@ -107,11 +144,15 @@ impl Store {
         &self,
         scope: &str,
     ) -> Result<Option<(i64, i64, i64)>, IngesterError> {
+        let pool = match &self.db {
+            Db::Pg(p) => p,
+            Db::Sqlite(p) => return sqlite::pending_bt_window(p, scope).await,
+        };
         let row: (Option<i64>, Option<i64>, i64) = sqlx::query_as(
             "SELECT min(created), min(available_on), count(*) FROM ingester_pending_balance_transactions WHERE scope = $1",
         )
         .bind(scope)
-        .fetch_one(&self.pool)
+        .fetch_one(pool)
         .await?;
         Ok(match row {
             (Some(c), Some(a), n) => Some((c, a, n)),
@@ -123,10 +164,14 @@ impl Store {
         &self,
         scope: &str,
     ) -> Result<std::collections::HashSet<String>, IngesterError> {
+        let pool = match &self.db {
+            Db::Pg(p) => p,
+            Db::Sqlite(p) => return sqlite::pending_bt_ids(p, scope).await,
+        };
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT id FROM ingester_pending_balance_transactions WHERE scope = $1")
                 .bind(scope)
-                .fetch_all(&self.pool)
+                .fetch_all(pool)
                 .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
@@ -136,6 +181,10 @@ impl Store {
         scope: &str,
         ids: &[String],
     ) -> Result<(), IngesterError> {
+        let pool = match &self.db {
+            Db::Pg(p) => p,
+            Db::Sqlite(p) => return sqlite::add_pending_payouts(p, scope, ids).await,
+        };
         if ids.is_empty() {
             return Ok(());
         }
@@ -144,26 +193,34 @@ impl Store {
         )
         .bind(scope)
         .bind(ids)
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
         Ok(())
     }
 
     pub async fn pending_payouts(&self, scope: &str) -> Result<Vec<String>, IngesterError> {
+        let pool = match &self.db {
+            Db::Pg(p) => p,
+            Db::Sqlite(p) => return sqlite::pending_payouts(p, scope).await,
+        };
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT payout_id FROM ingester_pending_payouts WHERE scope = $1 ORDER BY payout_id LIMIT 500",
         )
         .bind(scope)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
     pub async fn done_payout(&self, scope: &str, id: &str) -> Result<(), IngesterError> {
+        let pool = match &self.db {
+            Db::Pg(p) => p,
+            Db::Sqlite(p) => return sqlite::done_payout(p, scope, id).await,
+        };
         sqlx::query("DELETE FROM ingester_pending_payouts WHERE scope = $1 AND payout_id = $2")
             .bind(scope)
             .bind(id)
-            .execute(&self.pool)
+            .execute(pool)
             .await?;
         Ok(())
     }
@@ -173,12 +230,16 @@ impl Store {
         name: &str,
         mode: &str,
     ) -> Result<Option<(String, String, String)>, IngesterError> {
+        let pool = match &self.db {
+            Db::Pg(p) => p,
+            Db::Sqlite(p) => return sqlite::webhook_endpoint(p, name, mode).await,
+        };
         Ok(sqlx::query_as(
             "SELECT endpoint_id, url, secret FROM ingester_webhook_endpoints WHERE name = $1 AND mode = $2",
         )
         .bind(name)
         .bind(mode)
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?)
     }
 
@@ -190,6 +251,12 @@ impl Store {
         url: &str,
         secret: &str,
     ) -> Result<(), IngesterError> {
+        let pool = match &self.db {
+            Db::Pg(p) => p,
+            Db::Sqlite(p) => {
+                return sqlite::save_webhook_endpoint(p, name, mode, id, url, secret).await;
+            }
+        };
         sqlx::query(
             "INSERT INTO ingester_webhook_endpoints (name, mode, endpoint_id, url, secret) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (name, mode) DO UPDATE SET endpoint_id = EXCLUDED.endpoint_id, url = EXCLUDED.url, secret = EXCLUDED.secret",
@@ -199,7 +266,7 @@ impl Store {
         .bind(id)
         .bind(url)
         .bind(secret)
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
         Ok(())
     }
