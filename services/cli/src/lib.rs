@@ -5,11 +5,17 @@
 //! - [`remote`]: the connection to a running ledger's `LedgerQuery` gRPC API (address, bearer
 //!   token from `LEDGERLINE_TOKEN`, gRPC statuses mapped to messages that say what to do);
 //! - [`query`]: `balances`, `trial-balance`, `entries`, `entry`, `statement`, `verify`;
-//! - [`export`]: `export`, entries as CSV (one row per line, exact decimal amounts).
+//! - [`export`]: `export`, entries as CSV (one row per line, exact decimal amounts);
+//! - [`demo`]: `demo`, stripe-sim + ingester + embedded log + SQLite ledger in one process,
+//!   checked against the simulator's ground truth; [`embedded`]: that pipeline, shared with
+//!   `run`.
 //!
-//! Architecture invariant: a client of the public gRPC contract (`proto/`) only — never
-//! reads the ledger's database; a token never reaches an output, a log or an error.
+//! Architecture invariant: the query subcommands are clients of the public gRPC contract
+//! (`proto/`) only — they never read a ledger's database (`demo` and `run` embed their own
+//! ledger and read it); a token or API key never reaches an output, a log or an error.
 
+pub mod demo;
+pub mod embedded;
 pub mod export;
 pub mod query;
 pub mod remote;

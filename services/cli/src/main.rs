@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ledgerline_cli::demo::DemoArgs;
 use ledgerline_cli::export::ExportArgs;
 use ledgerline_cli::query::{
     BalancesArgs, EntriesArgs, EntryArgs, StatementArgs, TrialBalanceArgs, VerifyArgs,
@@ -40,6 +41,10 @@ enum Command {
     Verify(VerifyArgs),
     /// Entries as CSV, one row per line, to standard output or --output.
     Export(ExportArgs),
+    /// Everything in one process over a simulated Stripe account: stripe-sim, the ingester,
+    /// the embedded log and the ledger (SQLite); prints the trial balance and compares the
+    /// books with the simulator's ground truth (exit 2 if they disagree).
+    Demo(DemoArgs),
 }
 
 async fn run(command: Command, out: &mut dyn std::io::Write) -> Result<Outcome, Error> {
@@ -51,12 +56,23 @@ async fn run(command: Command, out: &mut dyn std::io::Write) -> Result<Outcome, 
         Command::Statement(a) => a.run(&Remote::from_args(&a.remote).await?, out).await,
         Command::Verify(a) => a.run(&Remote::from_args(&a.remote).await?, out).await,
         Command::Export(a) => a.run(&Remote::from_args(&a.remote).await?, out).await,
+        Command::Demo(a) => a.run(out).await,
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Demo(_)) {
+        // Warnings of the embedded services (RUST_LOG=… for more) go to standard error.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout());
     let result = run(cli.command, &mut out).await;
     let flushed = out.flush();
