@@ -103,9 +103,19 @@ fn published(topics: &Topics) -> usize {
     let mut total = 0;
     for topic in [topics.stripe_events(), topics.stripe_balance_transactions()] {
         for p in 0..ledger_support::PARTITIONS {
-            let (_, high) = consumer
-                .fetch_watermarks(&topic, p, Duration::from_secs(10))
-                .unwrap();
+            // A partition's leader may still be moving right after creation: retry.
+            let mut tries = 0;
+            let high = loop {
+                match consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)) {
+                    Ok((_, high)) => break high,
+                    Err(e) if tries < 50 => {
+                        tries += 1;
+                        eprintln!("e2e: watermarks of {topic}/{p}: {e}; retrying");
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    Err(e) => panic!("watermarks of {topic}/{p}: {e}"),
+                }
+            };
             total += usize::try_from(high).unwrap();
         }
     }
