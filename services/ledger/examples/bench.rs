@@ -5,6 +5,9 @@
 //!
 //!     eval "$(scripts/test-services env)"
 //!     cargo run --release -p ledgerline-ledger --example bench -- 200000
+//!
+//! `BENCH_PUBLISH=1` also runs the outbox publisher; `BENCH_BATCH=n` sets the batch size.
+//! After the fold it times a restart's rebuild of the core state from the stored facts.
 #![allow(
     clippy::print_stderr,
     clippy::float_arithmetic,
@@ -125,6 +128,12 @@ async fn main() -> anyhow::Result<()> {
     config.group_id = tag.clone();
     config.partitions = partitions;
     config.publish = std::env::var("BENCH_PUBLISH").is_ok();
+    if let Some(n) = std::env::var("BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.batch.max_records = n;
+    }
     let stop = CancellationToken::new();
     let t0 = Instant::now();
     let running = ledgerline_ledger::start(config, stop.clone()).await?;
@@ -149,6 +158,16 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     stop.cancel();
     running.task.await??;
+    // What a restart costs: the core's join state is rebuilt from every stored fact.
+    let mut conn = running.pool.acquire().await?;
+    let t = Instant::now();
+    let mut engine = ledgerline_ledger::Engine::new();
+    let replayed = engine.catch_up(&mut conn).await?;
+    eprintln!(
+        "restart: core state rebuilt from {replayed} stored facts in {:.2?}",
+        t.elapsed()
+    );
+    drop(conn);
     let rate = records as f64 / total.as_secs_f64();
     eprintln!(
         "folded {records} facts into {entries} entries in {total:.2?}: {rate:.0} facts/s from start (group join included)"

@@ -9,6 +9,7 @@
 //! Architecture invariant: never calls Stripe; never posts by rules of its own (the core's
 //! `Ledger` is the join engine, restored from the stored facts).
 
+pub mod balances;
 pub mod chain;
 pub mod consumer;
 pub mod engine;

@@ -1,0 +1,254 @@
+//! As-of balances from the balance cells equal a plain sum over the journal, on both time
+//! axes, at and around every bucket boundary (month, day, hour) and every recording; the
+//! statement-level checks that replaced per-row foreign keys still refuse orphans.
+#![allow(clippy::unwrap_used)]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use ledgerline_ledger::balances::{BalanceQuery, balances};
+use ledgerline_tests::{MIGRATOR, fresh_database};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const LEDGERS: [&str; 2] = ["acct_a", "acct_b"];
+const ACCOUNTS: [&str; 3] = ["assets:stripe:pending", "income:revenue", "assets:bank"];
+const CURRENCIES: [&str; 2] = ["usd", "eur"];
+
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % n
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 30, 22, 0, 0).unwrap()
+}
+
+/// Effective times that sit on, just before and just after month, day and hour boundaries.
+fn interesting_times() -> Vec<DateTime<Utc>> {
+    let mut v = Vec::new();
+    for b in [
+        Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2026, 2, 1, 1, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2026, 2, 2, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+    ] {
+        v.extend([b - Duration::seconds(1), b, b + Duration::seconds(1)]);
+    }
+    v
+}
+
+async fn post_recordings(pool: &PgPool) -> Vec<DateTime<Utc>> {
+    let mut r = Rng(11);
+    let boundaries = interesting_times();
+    let mut recorded = Vec::new();
+    for rec in 0..6 {
+        // Recordings on both sides of a month boundary (Feb 27 … Mar 4), a day apart.
+        let recorded_at = t0() + Duration::days(28 + rec) + Duration::milliseconds(123);
+        recorded.push(recorded_at);
+        let mut tx = pool.begin().await.unwrap();
+        let (mut ids, mut ledgers, mut effs) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut l_entry, mut l_no, mut l_acc, mut l_cur, mut l_amt) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for i in 0..60 {
+            let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{rec}/{i}").as_bytes());
+            let eff = if i % 4 == 0 {
+                boundaries[usize::try_from(r.below(12)).unwrap()]
+            } else {
+                t0() + Duration::seconds(i64::try_from(r.below(40 * 86_400)).unwrap())
+            };
+            ids.push(id);
+            ledgers.push(LEDGERS[usize::try_from(r.below(2)).unwrap()]);
+            effs.push(eff);
+            let cur = CURRENCIES[usize::try_from(r.below(2)).unwrap()];
+            let a = usize::try_from(r.below(3)).unwrap();
+            let b = (a + 1 + usize::try_from(r.below(2)).unwrap()) % 3;
+            let x = Decimal::new(i64::try_from(r.below(100_000)).unwrap() + 1, 2);
+            for (no, (acc, amt)) in [(ACCOUNTS[a], x), (ACCOUNTS[b], -x)]
+                .into_iter()
+                .enumerate()
+            {
+                l_entry.push(id);
+                l_no.push(i32::try_from(no).unwrap());
+                l_acc.push(acc);
+                l_cur.push(cur);
+                l_amt.push(amt);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO journal_entries (entry_id, ledger, rule, source_kind, source_id, effective_at, recorded_at) \
+             SELECT i, l, 'test.rule', 'event', 'evt_x', e, $4 \
+             FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[]) AS x(i, l, e)",
+        )
+        .bind(&ids)
+        .bind(&ledgers)
+        .bind(&effs)
+        .bind(recorded_at)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO journal_lines (entry_id, line_no, account, currency, amount) \
+             SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::text[], $5::numeric[])",
+        )
+        .bind(&l_entry)
+        .bind(&l_no)
+        .bind(&l_acc)
+        .bind(&l_cur)
+        .bind(&l_amt)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    recorded
+}
+
+/// Every non-zero balance of `ledger` by (account, currency), summed over the journal itself.
+async fn plain(
+    pool: &PgPool,
+    ledger: &str,
+    eff: Option<DateTime<Utc>>,
+    rec: Option<DateTime<Utc>>,
+) -> Vec<(String, String, Decimal)> {
+    sqlx::query_as(
+        "SELECT l.account, l.currency, sum(l.amount) \
+         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
+         WHERE e.ledger = $1 \
+           AND ($2::timestamptz IS NULL OR e.effective_at <= $2) \
+           AND ($3::timestamptz IS NULL OR e.recorded_at <= $3) \
+         GROUP BY 1, 2 HAVING sum(l.amount) <> 0",
+    )
+    .bind(ledger)
+    .bind(eff)
+    .bind(rec)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn cell_balances_equal_plain_sums_on_both_axes() {
+    let (pool, _name) = fresh_database("balances").await.unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    let recorded = post_recordings(&pool).await;
+
+    let mut effs: Vec<Option<DateTime<Utc>>> = vec![None];
+    effs.extend(interesting_times().into_iter().map(Some));
+    effs.extend([
+        Some(t0() - Duration::days(1)),
+        Some(t0() + Duration::days(17) + Duration::minutes(37)),
+        Some(t0() + Duration::days(60)),
+    ]);
+    let mut recs: Vec<Option<DateTime<Utc>>> =
+        vec![None, Some(t0()), Some(t0() + Duration::days(80))];
+    for r in &recorded {
+        recs.extend([Some(*r - Duration::microseconds(1)), Some(*r)]);
+    }
+
+    let mut nonzero = 0;
+    let mut compared = 0;
+    for eff in &effs {
+        for rec in &recs {
+            for ledger in LEDGERS {
+                let truth = plain(&pool, ledger, *eff, *rec).await;
+                // All accounts of the ledger at once, and each key alone.
+                let all = balances(
+                    &pool,
+                    &BalanceQuery {
+                        ledger,
+                        effective_as_of: *eff,
+                        recorded_as_of: *rec,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+                for account in ACCOUNTS {
+                    for currency in CURRENCIES {
+                        let want = truth
+                            .iter()
+                            .find(|(a, c, _)| a == account && c == currency)
+                            .map(|t| t.2)
+                            .unwrap_or_default();
+                        let one = balances(
+                            &pool,
+                            &BalanceQuery {
+                                ledger,
+                                account,
+                                currency,
+                                effective_as_of: *eff,
+                                recorded_as_of: *rec,
+                            },
+                        )
+                        .await
+                        .unwrap();
+                        let got = one.first().map(|b| b.amount).unwrap_or_default();
+                        assert_eq!(
+                            got, want,
+                            "{ledger} {account} {currency} as of {eff:?} recorded {rec:?}"
+                        );
+                        let in_all = all
+                            .iter()
+                            .find(|b| b.account == account && b.currency == currency)
+                            .map(|b| b.amount)
+                            .unwrap_or_default();
+                        assert_eq!(
+                            in_all, want,
+                            "all-accounts query, {ledger} {account} {currency}"
+                        );
+                        assert!(one.len() <= 1 && one.iter().all(|b| !b.amount.is_zero()));
+                        compared += 1;
+                        if !want.is_zero() {
+                            nonzero += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // The comparison is not vacuous: most balances are not zero.
+    assert!(nonzero > compared / 2, "{nonzero} of {compared} non-zero");
+}
+
+/// The per-row foreign keys became statement-level checks: a line without its entry and entry
+/// metadata without its fact are still refused by the database.
+#[tokio::test]
+async fn lines_need_their_entry_and_metadata_its_fact() {
+    let (pool, _name) = fresh_database("orphans").await.unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    let ghost = Uuid::new_v5(&Uuid::NAMESPACE_OID, b"no such entry");
+    let err = sqlx::query(
+        "INSERT INTO journal_lines (entry_id, line_no, account, currency, amount) \
+         VALUES ($1, 0, 'assets:bank', 'usd', 1), ($1, 1, 'income:revenue', 'usd', -1)",
+    )
+    .bind(ghost)
+    .execute(&pool)
+    .await
+    .unwrap_err();
+    let msg = err.as_database_error().unwrap().message().to_owned();
+    assert!(msg.contains("does not exist"), "{msg}");
+    assert!(msg.contains(&ghost.to_string()), "{msg}");
+
+    let err = sqlx::query(
+        "INSERT INTO ledger_entry_meta (entry_id, recorded_seq, fact_seq, chain, chain_seq, digest) \
+         VALUES ($1, 1, 42, 'derived', 1, '\\x00')",
+    )
+    .bind(ghost)
+    .execute(&pool)
+    .await
+    .unwrap_err();
+    let msg = err.as_database_error().unwrap().message().to_owned();
+    assert!(msg.contains("fact 42, which is not stored"), "{msg}");
+    // Nothing was written.
+    let lines: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_lines")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(lines, 0);
+}
