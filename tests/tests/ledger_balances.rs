@@ -161,7 +161,7 @@ async fn cell_balances_equal_plain_sums_on_both_axes() {
                 let all = balances(
                     &pool,
                     &BalanceQuery {
-                        ledger,
+                        ledger: ledger.into(),
                         effective_as_of: *eff,
                         recorded_as_of: *rec,
                         ..Default::default()
@@ -179,9 +179,9 @@ async fn cell_balances_equal_plain_sums_on_both_axes() {
                         let one = balances(
                             &pool,
                             &BalanceQuery {
-                                ledger,
-                                account,
-                                currency,
+                                ledger: ledger.into(),
+                                account: account.into(),
+                                currency: currency.into(),
                                 effective_as_of: *eff,
                                 recorded_as_of: *rec,
                             },

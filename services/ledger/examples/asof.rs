@@ -216,7 +216,7 @@ async fn load(pool: &PgPool, lines_wanted: u64) -> anyhow::Result<()> {
                 let mut tx = pool.begin().await?;
                 // One writer at a time, as in the ledger (the cells' upserts would deadlock).
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(ledgerline_ledger::engine::WRITER_LOCK)
+                    .bind(ledgerline_ledger::store::postgres::WRITER_LOCK)
                     .execute(&mut *tx)
                     .await?;
                 let mut copy = tx
@@ -370,9 +370,9 @@ async fn main() -> anyhow::Result<()> {
     // Warm-up, then timed.
     for (l, a, c, e, rr) in cases.iter().take(100) {
         let q = BalanceQuery {
-            ledger: l,
-            account: a,
-            currency: c,
+            ledger: (*l).to_owned(),
+            account: a.clone(),
+            currency: (*c).to_owned(),
             effective_as_of: *e,
             recorded_as_of: *rr,
         };
@@ -382,9 +382,9 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     for (l, a, c, e, rr) in &cases {
         let q = BalanceQuery {
-            ledger: l,
-            account: a,
-            currency: c,
+            ledger: (*l).to_owned(),
+            account: a.clone(),
+            currency: (*c).to_owned(),
             effective_as_of: *e,
             recorded_as_of: *rr,
         };
@@ -431,9 +431,9 @@ async fn main() -> anyhow::Result<()> {
     let mut checked = 0;
     for (l, a, c, e, rr) in cases.iter().step_by((cases.len() / 20).max(1)) {
         let q = BalanceQuery {
-            ledger: l,
-            account: a,
-            currency: c,
+            ledger: (*l).to_owned(),
+            account: a.clone(),
+            currency: (*c).to_owned(),
             effective_as_of: *e,
             recorded_as_of: *rr,
         };

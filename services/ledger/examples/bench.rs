@@ -20,6 +20,7 @@ use anyhow::Context as _;
 use ledgerline_bus::topics::stripe_object_key;
 use ledgerline_bus::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 use ledgerline_ledger::Config;
+use ledgerline_ledger::store::Store as _;
 use ledgerline_proto::stripe::v1::{BalanceTransactionRecord, StripeEventRecord};
 use ledgerline_stripe_sim::object::ObjectKind;
 use ledgerline_stripe_sim::world::{World, WorldConfig};
@@ -159,15 +160,16 @@ async fn main() -> anyhow::Result<()> {
     stop.cancel();
     running.task.await??;
     // What a restart costs: the core's join state is rebuilt from every stored fact.
-    let mut conn = running.pool.acquire().await?;
+    let store = ledgerline_ledger::store::PgStore::new(running.pool.clone());
     let t = Instant::now();
     let mut engine = ledgerline_ledger::Engine::new();
-    let replayed = engine.catch_up(&mut conn).await?;
+    let mut tx = store.begin_write().await?;
+    let replayed = engine.catch_up(&mut tx).await?;
+    drop(tx);
     eprintln!(
         "restart: core state rebuilt from {replayed} stored facts in {:.2?}",
         t.elapsed()
     );
-    drop(conn);
     let rate = records as f64 / total.as_secs_f64();
     eprintln!(
         "folded {records} facts into {entries} entries in {total:.2?}: {rate:.0} facts/s from start (group join included)"

@@ -1,4 +1,5 @@
-//! As-of balances from the balance cells (migration `20261122000600`), on both time axes.
+//! As-of balances in PostgreSQL from the balance cells (migration `20261122000600`), on both
+//! time axes; [`crate::store::PgStore`] answers `Store::balances` with them.
 //!
 //! A balance key is (ledger, account, currency). For an effective time E and a recorded time R
 //! (either may be absent) its balance is the sum of
@@ -14,29 +15,9 @@
 //! number of journal lines and recordings behind them (see the `asof` example for numbers).
 
 use chrono::{DateTime, Datelike as _, TimeZone as _, Timelike as _, Utc};
-use rust_decimal::Decimal;
 use sqlx::{PgExecutor, Row};
 
-/// What to sum: empty strings match every ledger, account or currency.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BalanceQuery<'a> {
-    pub ledger: &'a str,
-    pub account: &'a str,
-    pub currency: &'a str,
-    /// Only entries effective at or before this time.
-    pub effective_as_of: Option<DateTime<Utc>>,
-    /// Only entries recorded at or before this time.
-    pub recorded_as_of: Option<DateTime<Utc>>,
-}
-
-/// One non-zero balance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BalanceRow {
-    pub ledger: String,
-    pub account: String,
-    pub currency: String,
-    pub amount: Decimal,
-}
+pub use crate::store::{BalanceQuery, BalanceRow};
 
 /// Start of the UTC month, day and hour of `t`.
 fn buckets(t: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) {
@@ -56,7 +37,7 @@ fn buckets(t: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) {
 /// placeholders: $1 ledger, $2 account, $3 currency (only when present), then the bounds.
 /// The partial hour reads each entry's lines by primary key only (`OFFSET 0` keeps the planner
 /// from combining it with the account index, which for a busy account is millions of rows).
-fn sql(q: &BalanceQuery<'_>) -> String {
+fn sql(q: &BalanceQuery) -> String {
     let mut n = 0;
     let mut next = || {
         n += 1;
@@ -143,11 +124,11 @@ fn sql(q: &BalanceQuery<'_>) -> String {
 /// The non-zero balances matching `q`, ordered by ledger, currency, account.
 pub async fn balances<'e, E: PgExecutor<'e>>(
     exec: E,
-    q: &BalanceQuery<'_>,
+    q: &BalanceQuery,
 ) -> Result<Vec<BalanceRow>, sqlx::Error> {
     let sql = sql(q);
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for s in [q.ledger, q.account, q.currency] {
+    for s in [&q.ledger, &q.account, &q.currency] {
         if !s.is_empty() {
             query = query.bind(s);
         }
@@ -203,8 +184,8 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_in_bind_order() {
         let q = BalanceQuery {
-            ledger: "acct_1",
-            currency: "usd",
+            ledger: "acct_1".into(),
+            currency: "usd".into(),
             effective_as_of: Some(Utc::now()),
             recorded_as_of: Some(Utc::now()),
             ..Default::default()

@@ -71,41 +71,11 @@ impl Store for PgStore {
     }
 
     async fn currency_seen(&self, currency: &str) -> Result<bool, Error> {
-        Ok(
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM journal_lines WHERE currency = $1)")
-                .bind(currency)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(crate::balances::currency_seen(&self.pool, currency).await?)
     }
 
     async fn balances(&self, q: &BalanceQuery) -> Result<Vec<BalanceRow>, Error> {
-        let rows = sqlx::query(
-            "SELECT e.ledger, l.account, l.currency, sum(l.amount) \
-             FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
-             WHERE ($1 = '' OR e.ledger = $1) AND ($2 = '' OR l.account = $2) \
-               AND ($3 = '' OR l.currency = $3) AND ($4::timestamptz IS NULL OR e.effective_at <= $4) \
-               AND ($5::timestamptz IS NULL OR e.recorded_at <= $5) \
-             GROUP BY 1, 2, 3 HAVING sum(l.amount) <> 0 ORDER BY 1, 3, 2",
-        )
-        .bind(&q.ledger)
-        .bind(&q.account)
-        .bind(&q.currency)
-        .bind(q.effective_as_of)
-        .bind(q.recorded_as_of)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                Ok(BalanceRow {
-                    ledger: r.try_get(0)?,
-                    account: r.try_get(1)?,
-                    currency: r.try_get(2)?,
-                    amount: r.try_get(3)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()?)
+        Ok(crate::balances::balances(&self.pool, q).await?)
     }
 
     async fn entries(&self, q: &EntryQuery) -> Result<Vec<StoredEntry>, Error> {
