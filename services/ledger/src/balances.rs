@@ -13,6 +13,7 @@
 //! single recordings (writer transactions) from R's day up to R. A cell never straddles a
 //! bound, so both axes are exact; the cost is a few index ranges per key, independent of the
 //! number of journal lines and recordings behind them (see the `asof` example for numbers).
+//! One key's sum is the SQL function `ledger_balance` (migration `20261122000620`).
 
 use chrono::{DateTime, Datelike as _, TimeZone as _, Timelike as _, Utc};
 use sqlx::{PgExecutor, Row};
@@ -33,10 +34,9 @@ fn buckets(t: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) {
     (month, day, hour)
 }
 
-/// The SQL for a query shape (which filters and bounds are present), with numbered
-/// placeholders: $1 ledger, $2 account, $3 currency (only when present), then the bounds.
-/// The partial hour reads each entry's lines by primary key only (`OFFSET 0` keeps the planner
-/// from combining it with the account index, which for a busy account is millions of rows).
+/// The SQL for a key filter (which of ledger, account, currency are given): placeholders $1..
+/// for the given ones, then seven for [`bounds`]. Each key's sum is the `ledger_balance` function
+/// (migration `20261122000620`), whose plan the session prepares once.
 fn sql(q: &BalanceQuery) -> String {
     let mut n = 0;
     let mut next = || {
@@ -53,72 +53,34 @@ fn sql(q: &BalanceQuery) -> String {
     if !q.currency.is_empty() {
         keys.push(format!("k.currency = {}", next()));
     }
-    let (e, month, day, hour) = if q.effective_as_of.is_some() {
-        (next(), next(), next(), next())
-    } else {
-        Default::default()
-    };
-    let rec = q.recorded_as_of.map(|_| (next(), next(), next()));
-    // The cells of one grain within `bucket`, recorded at or before R: whole recording months
-    // before R's month (tier M), whole days of R's month before R's day (tier D), single
-    // recordings from R's day up to R (tier r). Without R, tier M holds every recording.
-    let cells = |grain: &str, bucket: &str| -> Vec<String> {
-        let from = format!(
-            "SELECT c.amount FROM ledger_balance_cells c WHERE c.account = k.account \
-             AND c.currency = k.currency AND c.ledger = k.ledger AND c.grain = '{grain}'{bucket}"
-        );
-        match &rec {
-            None => vec![format!("{from} AND c.tier = 'M'")],
-            Some((r, r_month, r_day)) => vec![
-                format!("{from} AND c.tier = 'M' AND c.recorded < {r_month}"),
-                format!(
-                    "{from} AND c.tier = 'D' AND c.recorded >= {r_month} AND c.recorded < {r_day}"
-                ),
-                format!("{from} AND c.tier = 'r' AND c.recorded >= {r_day} AND c.recorded <= {r}"),
-            ],
-        }
-    };
-    let mut parts = Vec::new();
-    if q.effective_as_of.is_some() {
-        parts.extend(cells("m", &format!(" AND c.bucket < {month}")));
-        parts.extend(cells(
-            "d",
-            &format!(" AND c.bucket >= {month} AND c.bucket < {day}"),
-        ));
-        let (rec_cell, rec_entry) = match &rec {
-            Some((r, _, _)) => (
-                format!(" AND c.recorded <= {r}"),
-                format!(" AND e.recorded_at <= {r}"),
-            ),
-            None => (String::new(), String::new()),
-        };
-        parts.push(format!(
-            "SELECT c.amount FROM ledger_balance_cells c WHERE c.account = k.account \
-             AND c.currency = k.currency AND c.ledger = k.ledger AND c.grain = 'h' \
-             AND c.tier = 'r' AND c.bucket >= {day} AND c.bucket < {hour}{rec_cell}"
-        ));
-        parts.push(format!(
-            "SELECT l.amount FROM journal_entries e \
-             CROSS JOIN LATERAL (SELECT j.account, j.currency, j.amount FROM journal_lines j \
-                                  WHERE j.entry_id = e.entry_id OFFSET 0) l \
-             WHERE e.ledger = k.ledger AND e.effective_at >= {hour} AND e.effective_at <= {e}\
-             {rec_entry} AND l.account = k.account AND l.currency = k.currency"
-        ));
-    } else {
-        parts.extend(cells("m", ""));
-    }
-    let parts = parts.join(" UNION ALL ");
     let filter = if keys.is_empty() {
         String::new()
     } else {
         format!("WHERE {}", keys.join(" AND "))
     };
+    let args: Vec<String> = (0..7).map(|_| next()).collect();
     format!(
         "SELECT k.ledger, k.account, k.currency, b.amount FROM \
            (SELECT * FROM ledger_balance_keys k {filter}) k \
-         CROSS JOIN LATERAL (SELECT coalesce(sum(x.amount), 0) AS amount FROM ({parts}) x) b \
-         WHERE b.amount <> 0 ORDER BY 1, 3, 2"
+         CROSS JOIN LATERAL (SELECT ledger_balance(k.ledger, k.account, k.currency, {}) AS amount) b \
+         WHERE b.amount <> 0 ORDER BY 1, 3, 2",
+        args.join(", ")
     )
+}
+
+type Bound = Option<DateTime<Utc>>;
+
+/// E and the starts of its month, day, hour; R and the starts of its month and day.
+fn bounds(q: &BalanceQuery) -> [Bound; 7] {
+    let (em, ed, eh) = match q.effective_as_of.map(buckets) {
+        Some((m, d, h)) => (Some(m), Some(d), Some(h)),
+        None => (None, None, None),
+    };
+    let (rm, rd) = match q.recorded_as_of.map(buckets) {
+        Some((m, d, _)) => (Some(m), Some(d)),
+        None => (None, None),
+    };
+    [q.effective_as_of, em, ed, eh, q.recorded_as_of, rm, rd]
 }
 
 /// The non-zero balances matching `q`, ordered by ledger, currency, account.
@@ -133,13 +95,8 @@ pub async fn balances<'e, E: PgExecutor<'e>>(
             query = query.bind(s);
         }
     }
-    if let Some(e) = q.effective_as_of {
-        let (month, day, hour) = buckets(e);
-        query = query.bind(e).bind(month).bind(day).bind(hour);
-    }
-    if let Some(r) = q.recorded_as_of {
-        let (month, day, _) = buckets(r);
-        query = query.bind(r).bind(month).bind(day);
+    for b in bounds(q) {
+        query = query.bind(b);
     }
     query
         .fetch_all(exec)
@@ -186,16 +143,26 @@ mod tests {
         let q = BalanceQuery {
             ledger: "acct_1".into(),
             currency: "usd".into(),
-            effective_as_of: Some(Utc::now()),
-            recorded_as_of: Some(Utc::now()),
             ..Default::default()
         };
         let s = sql(&q);
         assert!(s.contains("k.ledger = $1 AND k.currency = $2"), "{s}");
-        assert!(s.contains("e.effective_at <= $3"), "{s}");
-        assert!(s.contains("c.bucket < $4"), "{s}");
-        assert!(s.contains("c.recorded <= $7"), "{s}");
-        assert!(s.contains("c.recorded >= $8 AND c.recorded < $9"), "{s}");
+        assert!(s.contains("k.currency, $3, $4, $5, $6, $7, $8, $9)"), "{s}");
         assert!(!s.contains("$10"), "{s}");
+    }
+
+    #[test]
+    fn bounds_are_absent_with_their_time() {
+        let e = Utc.with_ymd_and_hms(2026, 3, 3, 17, 45, 12).unwrap();
+        let b = bounds(&BalanceQuery {
+            effective_as_of: Some(e),
+            ..Default::default()
+        });
+        assert_eq!(b[0], Some(e));
+        assert_eq!(
+            b[3],
+            Some(Utc.with_ymd_and_hms(2026, 3, 3, 17, 0, 0).unwrap())
+        );
+        assert!(b[4..].iter().all(Option::is_none));
     }
 }
