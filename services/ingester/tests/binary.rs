@@ -176,8 +176,15 @@ base_url = "{us_url}"
             rows.iter()
                 .any(|(s, st, p)| s == scope && st == "events" && p["id"] == last)
         };
+        // The balance-transaction poll runs on its own schedule: wait for its cursors too.
+        let bt_cursor = |scope: &str| {
+            rows.iter()
+                .any(|(s, st, _)| s == scope && st == "balance_transactions")
+        };
         if at(&format!("eu/test/{EU}"), &eu.last_event)
             && at(&format!("us/test/{US}"), &us.last_event)
+            && bt_cursor(&format!("eu/test/{EU}"))
+            && bt_cursor(&format!("us/test/{US}"))
         {
             break rows;
         }

@@ -90,7 +90,8 @@ pub async fn fresh_database_url() -> String {
 }
 
 /// Records on `topic` so far (sum of its partitions' high watermarks), read with an
-/// unsubscribed consumer.
+/// unsubscribed consumer. Right after a topic is created the broker may still answer
+/// `NotLeaderForPartition` or `UnknownTopicOrPartition` for a moment: those are retried.
 pub fn topic_records(topic: &str) -> i64 {
     let kafka = KafkaConfig::new(
         ledgerline_tests::kafka_bootstrap_servers(),
@@ -99,19 +100,34 @@ pub fn topic_records(topic: &str) -> i64 {
     let consumer: StreamConsumer = kafka
         .consumer(&ledgerline_tests::unique_name("wm"))
         .unwrap();
-    let md = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match watermark_total(&consumer, topic) {
+            Ok(total) => return total,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("reading the watermarks of {topic}: {e}"),
+        }
+    }
+}
+
+fn watermark_total(
+    consumer: &StreamConsumer,
+    topic: &str,
+) -> Result<i64, rdkafka::error::KafkaError> {
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut total = 0;
     for t in md.topics() {
+        if let Some(e) = t.error() {
+            return Err(rdkafka::error::KafkaError::MetadataFetch(e.into()));
+        }
         for p in t.partitions() {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-                .unwrap();
+            let (_, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
             total += high;
         }
     }
-    total
+    Ok(total)
 }
 
 /// The real `ledgerline-ingester` binary as a child process, killed (SIGKILL) and reaped when
