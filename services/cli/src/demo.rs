@@ -151,6 +151,7 @@ impl DemoArgs {
             webhook_secrets: secrets,
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
             poll_interval: Duration::from_millis(300),
+            grpc: None,
         })
         .await?;
         writeln!(

@@ -34,6 +34,8 @@ pub struct PipelineConfig {
     /// Where the ingester listens for webhooks (port 0 picks one).
     pub listen: std::net::SocketAddr,
     pub poll_interval: Duration,
+    /// Serve the `LedgerQuery` gRPC API here, with these bearer tokens.
+    pub grpc: Option<(std::net::SocketAddr, Vec<(String, ledgerline_ledger::Role)>)>,
 }
 
 /// A running pipeline.
@@ -82,6 +84,8 @@ impl Pipeline {
             EmbeddedConfig {
                 topics: topics.clone(),
                 group_id: GROUP.into(),
+                grpc_addr: config.grpc.as_ref().map(|g| g.0),
+                tokens: config.grpc.map(|g| g.1).unwrap_or_default(),
                 ..EmbeddedConfig::default()
             },
             shutdown.clone(),
@@ -124,6 +128,11 @@ impl Pipeline {
     /// The ingester's webhook address.
     pub fn webhook_addr(&self) -> std::net::SocketAddr {
         self.ingester.addr
+    }
+
+    /// Where the gRPC API listens, if it was asked for.
+    pub fn grpc_addr(&self) -> Option<std::net::SocketAddr> {
+        self.ledger.grpc_addr
     }
 
     /// Records in the fact topics, and how many of them the ledger has folded.

@@ -7,8 +7,8 @@
 //! - [`query`]: `balances`, `trial-balance`, `entries`, `entry`, `statement`, `verify`;
 //! - [`export`]: `export`, entries as CSV (one row per line, exact decimal amounts);
 //! - [`demo`]: `demo`, stripe-sim + ingester + embedded log + SQLite ledger in one process,
-//!   checked against the simulator's ground truth; [`embedded`]: that pipeline, shared with
-//!   `run`.
+//!   checked against the simulator's ground truth; [`run`]: `run`, the same against a real
+//!   Stripe key, checked against Stripe's `/v1/balance`; [`embedded`]: that pipeline.
 //!
 //! Architecture invariant: the query subcommands are clients of the public gRPC contract
 //! (`proto/`) only — they never read a ledger's database (`demo` and `run` embed their own
@@ -19,6 +19,7 @@ pub mod embedded;
 pub mod export;
 pub mod query;
 pub mod remote;
+pub mod run;
 pub mod time;
 
 pub use remote::{Remote, RemoteArgs, Token};

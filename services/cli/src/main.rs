@@ -12,6 +12,7 @@ use ledgerline_cli::export::ExportArgs;
 use ledgerline_cli::query::{
     BalancesArgs, EntriesArgs, EntryArgs, StatementArgs, TrialBalanceArgs, VerifyArgs,
 };
+use ledgerline_cli::run::RunArgs;
 use ledgerline_cli::{Error, Outcome, Remote};
 
 /// Ledgerline: a ledger for companies that sell through Stripe.
@@ -45,6 +46,10 @@ enum Command {
     /// the embedded log and the ledger (SQLite); prints the trial balance and compares the
     /// books with the simulator's ground truth (exit 2 if they disagree).
     Demo(DemoArgs),
+    /// The same embedded pipeline against a real Stripe account (key in STRIPE_API_KEY, test
+    /// or live mode from the key); compares the books with Stripe's /v1/balance (exit 2 if
+    /// they differ).
+    Run(RunArgs),
 }
 
 async fn run(command: Command, out: &mut dyn std::io::Write) -> Result<Outcome, Error> {
@@ -57,13 +62,14 @@ async fn run(command: Command, out: &mut dyn std::io::Write) -> Result<Outcome, 
         Command::Verify(a) => a.run(&Remote::from_args(&a.remote).await?, out).await,
         Command::Export(a) => a.run(&Remote::from_args(&a.remote).await?, out).await,
         Command::Demo(a) => a.run(out).await,
+        Command::Run(a) => a.run(out).await,
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Demo(_)) {
+    if matches!(cli.command, Command::Demo(_) | Command::Run(_)) {
         // Warnings of the embedded services (RUST_LOG=… for more) go to standard error.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(

@@ -95,6 +95,14 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// How many distinct facts the journal holds.
+    pub async fn fact_count(&self) -> Result<i64, Error> {
+        let n: Option<i64> = sqlx::query_scalar("SELECT max(fact_seq) FROM ledger_facts")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n.unwrap_or(0))
+    }
 }
 
 /// A `BEGIN IMMEDIATE` transaction: SQLite's single writer.

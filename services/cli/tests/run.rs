@@ -1,0 +1,85 @@
+//! `ledgerline run` as the binary, against stripe-sim's HTTP API standing in for Stripe: the
+//! books equal the account's `/v1/balance` (platform and connected accounts), the key never
+//! shows, and a second run over the same data directory resumes and still agrees.
+#![allow(clippy::unwrap_used)]
+
+use ledgerline_stripe_sim::http::{
+    ClockConfig, DEFAULT_TEST_KEY, RateLimits, SimConfig, SimServer,
+};
+use ledgerline_stripe_sim::world::{World, WorldConfig};
+
+fn run(base: &str, platform: &str, dir: &std::path::Path) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ledgerline"))
+        .args([
+            "run",
+            "--api-base",
+            base,
+            "--account",
+            platform,
+            "--data-dir",
+        ])
+        .arg(dir)
+        .args(["--until-caught-up", "--idle-secs", "3", "--poll-secs", "1"])
+        .env("STRIPE_API_KEY", DEFAULT_TEST_KEY)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    println!("{stdout}\n--- stderr ---\n{stderr}");
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains(DEFAULT_TEST_KEY), "the key was printed");
+    }
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_reads_a_stripe_account_and_agrees_with_its_balance() {
+    let mut config = WorldConfig::with_facts(7, 1_500);
+    config.days = Some(10);
+    let world = World::generate(&config);
+    let end = world.truth.end;
+    let sim_config = SimConfig {
+        clock: ClockConfig {
+            start: Some(end),
+            speed: 0,
+        },
+        rate_limits: RateLimits {
+            live_per_sec: 0,
+            test_per_sec: 0,
+        },
+        ..SimConfig::default()
+    };
+    let platform = sim_config.platform_account.clone();
+    let sim = SimServer::start(sim_config, world.objects).await.unwrap();
+    let base = sim.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let (b, p) = (base.clone(), platform.clone());
+    let (code, out) = tokio::task::spawn_blocking(move || run(&b, &p, &d))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("(test mode)"), "{out}");
+    assert!(out.contains("the books agree with Stripe"), "{out}");
+    // Every account with a truth balance was compared.
+    for ac in world.truth.balances.keys() {
+        let ledger = ac.account.clone().unwrap_or_else(|| platform.clone());
+        assert!(
+            out.lines()
+                .any(|l| l.contains(&ledger) && l.contains(&format!(" {} books", ac.currency))),
+            "{ledger} {} not compared:\n{out}",
+            ac.currency
+        );
+    }
+    assert!(!out.contains("DIFFERENT"), "{out}");
+
+    // Again over the same directory: it resumes and still agrees.
+    let d = dir.path().to_path_buf();
+    let (code, out) = tokio::task::spawn_blocking(move || run(&base, &platform, &d))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("the books agree with Stripe"), "{out}");
+    sim.shutdown().await;
+}
