@@ -39,14 +39,7 @@ async fn aborted_at_random_moments_then_rebuilt_from_the_log_gives_the_same_book
             let ms = 150 + u64::from(seed % 900);
             tokio::time::sleep(Duration::from_millis(ms)).await;
         } else {
-            // A random point in the first half of the remaining work, so that the abort
-            // lands mid-fold however fast the machine is.
-            let remaining = records - before;
-            let target = before + 1 + usize::try_from(seed).unwrap() % (remaining / 2).max(1);
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-            while folded(&pool, &group).await < target && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            wait_for_random_point(&pool, &group, before, records, seed).await;
         }
         running.task.abort(); // drops the consumer, publisher and server mid-flight
         let _ = running.task.await;

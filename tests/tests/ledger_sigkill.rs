@@ -81,14 +81,7 @@ async fn sigkilled_at_random_moments_ends_with_the_uninterrupted_books() {
             let ms = 100 + u64::from(seed % 1200);
             tokio::time::sleep(Duration::from_millis(ms)).await;
         } else {
-            // A random point in the remaining work (never its last half, so that the
-            // kill lands mid-fold however fast the machine is).
-            let remaining = records - before;
-            let target = before + 1 + usize::try_from(seed).unwrap() % (remaining / 2).max(1);
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-            while folded(&pool, &group).await < target && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            wait_for_random_point(&pool, &group, before, records, seed).await;
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();

@@ -153,21 +153,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         listener,
         shutdown.clone(),
     ));
-    let stop = shutdown.clone();
-    let task = tokio::spawn(async move {
-        let mut result = Ok(());
-        while let Some(done) = tasks.join_next().await {
-            let r = done.map_err(Error::from).and_then(|r| r);
-            if let Err(e) = r {
-                tracing::error!(error = %e, "ledger task failed; stopping");
-                stop.cancel();
-                if result.is_ok() {
-                    result = Err(e);
-                }
-            }
-        }
-        result
-    });
+    let task = supervise(tasks, shutdown.clone());
     Ok(Running {
         grpc_addr,
         pool,
@@ -250,8 +236,17 @@ pub async fn start_embedded<S: Store>(
             shutdown.clone(),
         ));
     }
-    let stop = shutdown.clone();
-    let task = tokio::spawn(async move {
+    let task = supervise(tasks, shutdown.clone());
+    Ok(EmbeddedRunning { grpc_addr, task })
+}
+
+/// Waits for every task; the first failure cancels the others (through `stop`) and is the
+/// result, so one broken part never leaves the rest running half-alive.
+fn supervise(
+    mut tasks: tokio::task::JoinSet<Result<(), Error>>,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<Result<(), Error>> {
+    tokio::spawn(async move {
         let mut result = Ok(());
         while let Some(done) = tasks.join_next().await {
             let r = done.map_err(Error::from).and_then(|r| r);
@@ -264,6 +259,5 @@ pub async fn start_embedded<S: Store>(
             }
         }
         result
-    });
-    Ok(EmbeddedRunning { grpc_addr, task })
+    })
 }

@@ -227,6 +227,24 @@ pub async fn folded(pool: &PgPool, group: &str) -> usize {
     usize::try_from(done).unwrap()
 }
 
+/// Waits until the group's stored offsets reach a random point (from `seed`) in the first half
+/// of the work left after `before`, so that a kill right after lands mid-fold however fast the
+/// machine is (never in the last half, which a fast fold could finish before the kill).
+pub async fn wait_for_random_point(
+    pool: &PgPool,
+    group: &str,
+    before: usize,
+    records: usize,
+    seed: u32,
+) {
+    let remaining = records - before;
+    let target = before + 1 + usize::try_from(seed).unwrap() % (remaining / 2).max(1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while folded(pool, group).await < target && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Waits until the group's stored offsets cover `records` records.
 pub async fn wait_for_offsets(pool: &PgPool, group: &str, records: usize, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
