@@ -1,6 +1,12 @@
 //! The log side of the fold: bounded batches in, one store transaction per batch. Runs over
 //! any [`LogConsumer`] (Kafka or the embedded log); dead letters go out through any
 //! [`LogPublisher`].
+//!
+//! Two stages, so the CPU work that needs no lock overlaps the database's work: the reader
+//! reads a batch and prepares it ([`crate::engine::prepare`]: envelopes, digests, postings) on
+//! a blocking thread while the writer folds and commits the previous one. The channel between
+//! them holds one batch: at most three batches are in memory (read, queued, being written),
+//! and a slow database stops the reader (backpressure).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -10,7 +16,7 @@ use ledgerline_bus::topics::{DLQ_REASON_HEADER, dlq_of};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::engine::{BatchReport, DeadLetter, Engine, InRecord, TopicKind};
+use crate::engine::{BatchReport, DeadLetter, Engine, InRecord, Prepared, TopicKind, prepare};
 use crate::store::{Store, WriteTx as _};
 
 /// Batch bounds: the consumer stops reading while a batch is written (backpressure).
@@ -37,6 +43,18 @@ pub async fn fold_and_commit<S: Store, P: LogPublisher + ?Sized>(
     group: &str,
     batch: &[InRecord],
 ) -> Result<BatchReport, Error> {
+    let mut prepared = prepare(batch.to_vec());
+    fold_prepared_and_commit(store, engine, producer, group, &mut prepared).await
+}
+
+/// [`fold_and_commit`] for a batch already [`prepare`]d.
+pub async fn fold_prepared_and_commit<S: Store, P: LogPublisher + ?Sized>(
+    store: &S,
+    engine: &mut Engine,
+    producer: &P,
+    group: &str,
+    batch: &mut [Prepared],
+) -> Result<BatchReport, Error> {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -57,7 +75,7 @@ async fn try_fold<S: Store, P: LogPublisher + ?Sized>(
     engine: &mut Engine,
     producer: &P,
     group: &str,
-    batch: &[InRecord],
+    batch: &mut [Prepared],
 ) -> Result<BatchReport, Error> {
     if engine.is_dirty() {
         *engine = Engine::new();
@@ -109,8 +127,43 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
     limits: BatchLimits,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    let (ready, mut queued) = tokio::sync::mpsc::channel::<Vec<Prepared>>(1);
+    let reader = read_and_prepare(&store, consumer, &topics, &group, limits, &shutdown, ready);
+    let writer = async {
+        let mut engine = Engine::new();
+        // Drains what the reader queued before it stopped: a read batch is written, not lost
+        // (and not needed either: its offsets are not stored, so it would be read again).
+        while let Some(mut batch) = queued.recv().await {
+            let t = std::time::Instant::now();
+            let report =
+                fold_prepared_and_commit(&store, &mut engine, producer, &group, &mut batch).await?;
+            tracing::debug!(
+                ?report,
+                total_ms = t.elapsed().as_millis(),
+                "batch committed"
+            );
+            commit_hint(consumer, &batch);
+        }
+        Ok::<(), Error>(())
+    };
+    // The first error ends both stages (the other is dropped mid-await: nothing it holds is
+    // committed anywhere).
+    tokio::try_join!(reader, writer)?;
+    Ok(())
+}
+
+/// The reader stage of [`run`]: bounded batches, prepared on a blocking thread, handed to the
+/// writer through `ready` (which blocks while the writer is busy: backpressure).
+async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
+    store: &S,
+    consumer: &C,
+    topics: &[(String, TopicKind)],
+    group: &str,
+    limits: BatchLimits,
+    shutdown: &CancellationToken,
+    ready: tokio::sync::mpsc::Sender<Vec<Prepared>>,
+) -> Result<(), Error> {
     let kinds: HashMap<String, TopicKind> = topics.iter().cloned().collect();
-    let mut engine = Engine::new();
     let mut assigned: HashSet<(String, i32)> = HashSet::new();
     loop {
         let first = tokio::select! {
@@ -134,29 +187,35 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
             }
         }
         tracing::debug!(records = batch.len(), "batch read");
-        seek_new_assignments(&store, consumer, &group, &mut assigned).await?;
-        let t = std::time::Instant::now();
-        let report = fold_and_commit(&store, &mut engine, producer, &group, &batch).await?;
-        tracing::debug!(
-            ?report,
-            total_ms = t.elapsed().as_millis(),
-            "batch committed"
-        );
-        // The log's own commit is only a hint for tools: the store holds the truth.
-        let mut next: HashMap<(&str, i32), i64> = HashMap::new();
-        for r in &batch {
-            let e = next.entry((&r.topic, r.partition)).or_insert(0);
-            *e = (*e).max(r.offset + 1);
-        }
-        let hint: Vec<(String, i32, i64)> = next
-            .into_iter()
-            .map(|((t, p), o)| (t.to_owned(), p, o))
-            .collect();
-        if let Err(e) = consumer.commit_hint(&hint) {
-            tracing::debug!(error = %e, "offset hint not committed to the log");
+        seek_new_assignments(store, consumer, group, &mut assigned).await?;
+        let prepared = tokio::task::spawn_blocking(move || prepare(batch)).await?;
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            sent = ready.send(prepared) => {
+                if sent.is_err() {
+                    break; // the writer stopped (its error ends `run`)
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// The log's own commit is only a hint for tools: the store holds the truth.
+fn commit_hint<C: LogConsumer + ?Sized>(consumer: &C, batch: &[Prepared]) {
+    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+    for p in batch {
+        let r = &p.record;
+        let e = next.entry((&r.topic, r.partition)).or_insert(0);
+        *e = (*e).max(r.offset + 1);
+    }
+    let hint: Vec<(String, i32, i64)> = next
+        .into_iter()
+        .map(|((t, p), o)| (t.to_owned(), p, o))
+        .collect();
+    if let Err(e) = consumer.commit_hint(&hint) {
+        tracing::debug!(error = %e, "offset hint not committed to the log");
+    }
 }
 
 fn push(batch: &mut Vec<InRecord>, kinds: &HashMap<String, TopicKind>, m: LogRecord) {

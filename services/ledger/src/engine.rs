@@ -22,8 +22,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use ledgerline_core::rules::post_raw;
-use ledgerline_core::{EntryId, JournalEntry, Ledger};
+use ledgerline_core::{EntryId, JournalEntry, Ledger, PostError, Posting, post_raw};
 use prost::Message as _;
 use sha2::{Digest, Sha256};
 
@@ -150,6 +149,46 @@ pub(crate) fn timestamp(unix: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(unix, 0).unwrap_or(DateTime::UNIX_EPOCH)
 }
 
+/// A record made ready for the fold outside the writer lock: its envelope decoded, its digest
+/// and its posting computed. All of that is pure, so the consumer prepares batch N+1 on another
+/// thread while batch N is written ([`prepare`]); only what depends on the join state is left
+/// for [`Engine::fold_batch`].
+#[derive(Debug)]
+pub struct Prepared {
+    pub record: InRecord,
+    /// The fact, or why the record goes to the dead-letter topic.
+    content: Result<PreparedFact, String>,
+}
+
+#[derive(Debug)]
+struct PreparedFact {
+    account: String,
+    raw: Vec<u8>,
+    digest: [u8; 32],
+    /// Taken by the fold, like `raw`; a retry decodes and posts the record again.
+    posting: Option<Result<Posting, PostError>>,
+}
+
+/// Prepares one record (see [`Prepared`]).
+pub fn prepare_one(record: InRecord) -> Prepared {
+    let content = decode(record.kind, record.payload.as_deref()).map(|(account, raw)| {
+        let digest = fact_digest(&account, &raw);
+        let posting = Some(post_raw(&account, &raw));
+        PreparedFact {
+            account,
+            raw,
+            digest,
+            posting,
+        }
+    });
+    Prepared { record, content }
+}
+
+/// Prepares a batch (see [`Prepared`]); CPU-bound, no IO.
+pub fn prepare(batch: Vec<InRecord>) -> Vec<Prepared> {
+    batch.into_iter().map(prepare_one).collect()
+}
+
 impl Engine {
     /// An empty engine (for an empty database; use [`Engine::catch_up`] otherwise).
     pub fn new() -> Self {
@@ -194,14 +233,15 @@ impl Engine {
         Ok(n)
     }
 
-    /// Folds one batch and writes it in the open write transaction `tx`, on which
-    /// [`Engine::catch_up`] has run. Returns the dead letters, which the
-    /// caller must have acknowledged by the broker before committing.
+    /// Folds one prepared batch and writes it in the open write transaction `tx`, on which
+    /// [`Engine::catch_up`] has run. Returns the dead letters, which the caller must have
+    /// acknowledged by the broker before committing. A retry may pass the same batch again:
+    /// what an earlier attempt took from it is derived anew.
     pub async fn fold_batch<T: WriteTx>(
         &mut self,
         tx: &mut T,
         group: &str,
-        batch: &[InRecord],
+        batch: &mut [Prepared],
     ) -> Result<(BatchReport, Vec<DeadLetter>), Error> {
         let recorded_at = tx.now().await?;
         // Offsets already folded, under the lock: the authority.
@@ -214,7 +254,8 @@ impl Engine {
         let mut dead = Vec::new();
         self.dirty = true;
         let started = std::time::Instant::now();
-        for rec in batch {
+        for prepared in batch.iter_mut() {
+            let rec = &prepared.record;
             let tp = (rec.topic.clone(), rec.partition);
             let floor = stored.get(&tp).copied().unwrap_or(0);
             if rec.offset < floor {
@@ -223,21 +264,30 @@ impl Engine {
             let next = next_offsets.entry(tp).or_insert(rec.offset + 1);
             *next = (*next).max(rec.offset + 1);
             report.records += 1;
-            let (account, raw) = match decode(rec.kind, rec.payload.as_deref()) {
-                Ok(v) => v,
+            let fact = match &mut prepared.content {
+                Ok(fact) => fact,
                 Err(reason) => {
                     dead.push(DeadLetter {
                         record: rec.clone(),
-                        reason,
+                        reason: reason.clone(),
                     });
                     continue;
                 }
             };
-            let digest = fact_digest(&account, &raw);
-            if self.fact_digests.contains(&digest) {
+            if self.fact_digests.contains(&fact.digest) {
                 continue; // the same bytes again: a no-op by construction
             }
-            let posting = match post_raw(&account, &raw) {
+            if fact.raw.is_empty() {
+                // A retry: an earlier attempt moved the raw bytes into its rows.
+                fact.raw = decode(rec.kind, rec.payload.as_deref())
+                    .map(|(_, raw)| raw)
+                    .unwrap_or_default();
+            }
+            let posting = match fact
+                .posting
+                .take()
+                .unwrap_or_else(|| post_raw(&fact.account, &fact.raw))
+            {
                 Ok(p) => p,
                 Err(e) => {
                     dead.push(DeadLetter {
@@ -251,15 +301,15 @@ impl Engine {
             let fact_id = posting.fact_id.to_string();
             self.last_fact_seq += 1;
             let fact_seq = self.last_fact_seq;
-            self.fact_digests.insert(digest);
+            self.fact_digests.insert(fact.digest);
             rows.f_seq.push(fact_seq);
             rows.f_topic.push(rec.topic.clone());
             rows.f_partition.push(rec.partition);
             rows.f_offset.push(rec.offset);
-            rows.f_ledger.push(account.clone());
+            rows.f_ledger.push(fact.account.clone());
             rows.f_fact_id.push(fact_id.clone());
-            rows.f_digest.push(digest.to_vec());
-            rows.f_raw.push(raw);
+            rows.f_digest.push(fact.digest.to_vec());
+            rows.f_raw.push(std::mem::take(&mut fact.raw));
             report.facts += 1;
 
             let outcome = self.ledger.apply_posting(posting);
