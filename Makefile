@@ -32,3 +32,4 @@ bench:
 	cargo bench -p ledgerline-stripe-sim
 	cargo bench -p ledgerline-ingester --bench ingest
 	cargo run --release -p ledgerline-ledger --example bench -- 200000
+	cargo bench -p ledgerline-tests --bench pipeline
