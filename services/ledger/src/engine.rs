@@ -79,6 +79,7 @@ pub struct Engine {
     last_recorded_seq: i64,
     /// Set while the in-memory state may be ahead of the database.
     dirty: bool,
+    catch_up_page: i64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -149,6 +150,9 @@ pub(crate) fn timestamp(unix: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(unix, 0).unwrap_or(DateTime::UNIX_EPOCH)
 }
 
+/// Stored facts read per query when the engine catches up (a restart reads them all).
+const CATCH_UP_PAGE: i64 = 10_000;
+
 /// A record made ready for the fold outside the writer lock: its envelope decoded, its digest
 /// and its posting computed. All of that is pure, so the consumer prepares batch N+1 on another
 /// thread while batch N is written ([`prepare`]); only what depends on the join state is left
@@ -198,6 +202,15 @@ impl Engine {
             last_fact_seq: 0,
             last_recorded_seq: 0,
             dirty: false,
+            catch_up_page: CATCH_UP_PAGE,
+        }
+    }
+
+    /// An empty engine that catches up `page` stored facts per query (tests use small pages).
+    pub fn with_catch_up_page(page: i64) -> Self {
+        Self {
+            catch_up_page: page.max(1),
+            ..Self::new()
         }
     }
 
@@ -213,24 +226,55 @@ impl Engine {
         self.dirty
     }
 
-    /// Replays the facts recorded since this engine last looked.
+    /// Replays the facts recorded since this engine last looked, a page at a time (memory is
+    /// bounded by a page, not by the books); a page is parsed on a blocking thread while the
+    /// next one is read.
     pub async fn catch_up<T: WriteTx>(&mut self, tx: &mut T) -> Result<usize, Error> {
-        let facts = tx.facts_since(self.last_fact_seq).await?;
-        let n = facts.len();
-        for fact in facts {
-            // A stored fact posted once: it posts again (the rules are pure).
-            if let Err(e) = self.ledger.apply(&fact.ledger, &fact.raw) {
-                tracing::warn!(fact_seq = fact.seq, error = %e, "stored fact no longer posts");
+        let mut replayed = 0;
+        let mut next = tx
+            .facts_since(self.last_fact_seq, self.catch_up_page)
+            .await?;
+        loop {
+            let page = std::mem::take(&mut next);
+            let full = i64::try_from(page.len()).unwrap_or(i64::MAX) >= self.catch_up_page;
+            let Some(last_seq) = page.last().map(|f| f.seq) else {
+                break;
+            };
+            let parsing = tokio::task::spawn_blocking(move || {
+                page.into_iter()
+                    .map(|f| {
+                        let posting = post_raw(&f.ledger, &f.raw);
+                        (f.seq, f.digest, posting)
+                    })
+                    .collect::<Vec<_>>()
+            });
+            if full {
+                next = tx.facts_since(last_seq, self.catch_up_page).await?;
             }
-            if let Ok(d) = <[u8; 32]>::try_from(fact.digest.as_slice()) {
-                self.fact_digests.insert(d);
+            for (seq, digest, posting) in parsing.await? {
+                // A stored fact posted once: it posts again (the rules are pure).
+                match posting {
+                    Ok(p) => {
+                        self.ledger.apply_posting(p);
+                    }
+                    Err(e) => {
+                        tracing::warn!(fact_seq = seq, error = %e, "stored fact no longer posts");
+                    }
+                }
+                if let Ok(d) = <[u8; 32]>::try_from(digest.as_slice()) {
+                    self.fact_digests.insert(d);
+                }
+                self.last_fact_seq = seq;
+                replayed += 1;
             }
-            self.last_fact_seq = fact.seq;
+            if !full {
+                break;
+            }
         }
-        if n > 0 {
+        if replayed > 0 {
             self.last_recorded_seq = tx.max_recorded_seq().await?;
         }
-        Ok(n)
+        Ok(replayed)
     }
 
     /// Folds one prepared batch and writes it in the open write transaction `tx`, on which

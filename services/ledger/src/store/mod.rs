@@ -85,10 +85,11 @@ pub type Offsets = HashMap<(String, i32), i64>;
 /// [`WriteTx::commit`] no other writer of the same store commits. Dropping it without
 /// committing rolls everything back.
 pub trait WriteTx: Send {
-    /// Facts recorded after `after` (by `fact_seq`), in recording order.
+    /// At most `limit` facts recorded after `after` (by `fact_seq`), in recording order.
     fn facts_since(
         &mut self,
         after: i64,
+        limit: i64,
     ) -> impl Future<Output = Result<Vec<StoredFact>, Error>> + Send;
     /// The largest `recorded_seq` stored (0 when empty).
     fn max_recorded_seq(&mut self) -> impl Future<Output = Result<i64, Error>> + Send;

@@ -190,12 +190,13 @@ impl Store for PgStore {
 }
 
 impl WriteTx for PgWrite {
-    async fn facts_since(&mut self, after: i64) -> Result<Vec<StoredFact>, Error> {
+    async fn facts_since(&mut self, after: i64, limit: i64) -> Result<Vec<StoredFact>, Error> {
         let rows = sqlx::query(
             "SELECT fact_seq, ledger, digest, raw FROM ledger_facts \
-             WHERE fact_seq > $1 ORDER BY fact_seq",
+             WHERE fact_seq > $1 ORDER BY fact_seq LIMIT $2",
         )
         .bind(after)
+        .bind(limit)
         .fetch_all(&mut *self.tx)
         .await?;
         Ok(rows

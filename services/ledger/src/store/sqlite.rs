@@ -112,12 +112,13 @@ pub struct SqliteWrite {
 }
 
 impl WriteTx for SqliteWrite {
-    async fn facts_since(&mut self, after: i64) -> Result<Vec<StoredFact>, Error> {
+    async fn facts_since(&mut self, after: i64, limit: i64) -> Result<Vec<StoredFact>, Error> {
         let rows = sqlx::query(
             "SELECT fact_seq, ledger, digest, raw FROM ledger_facts \
-             WHERE fact_seq > ? ORDER BY fact_seq",
+             WHERE fact_seq > ? ORDER BY fact_seq LIMIT ?",
         )
         .bind(after)
+        .bind(limit)
         .fetch_all(&mut *self.tx)
         .await?;
         Ok(rows
