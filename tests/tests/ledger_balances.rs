@@ -1,6 +1,7 @@
 //! As-of balances from the balance cells equal a plain sum over the journal, on both time
-//! axes, at and around every bucket boundary (month, day, hour) and every recording; the
-//! statement-level checks that replaced per-row foreign keys still refuse orphans.
+//! axes, at and around every bucket boundary (month, day, hour, minute) and every recording,
+//! also when the journal was written before the minute cells existed (their migration fills
+//! them in); the statement-level checks that replaced per-row foreign keys still refuse orphans.
 #![allow(clippy::unwrap_used)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -29,12 +30,14 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 30, 22, 0, 0).unwrap()
 }
 
-/// Effective times that sit on, just before and just after month, day and hour boundaries.
+/// Effective times that sit on, just before and just after month, day, hour and minute
+/// boundaries (01:07 is a minute inside the hour after 01:00).
 fn interesting_times() -> Vec<DateTime<Utc>> {
     let mut v = Vec::new();
     for b in [
         Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap(),
         Utc.with_ymd_and_hms(2026, 2, 1, 1, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2026, 2, 1, 1, 7, 0).unwrap(),
         Utc.with_ymd_and_hms(2026, 2, 2, 0, 0, 0).unwrap(),
         Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
     ] {
@@ -58,7 +61,7 @@ async fn post_recordings(pool: &PgPool) -> Vec<DateTime<Utc>> {
         for i in 0..60 {
             let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{rec}/{i}").as_bytes());
             let eff = if i % 4 == 0 {
-                boundaries[usize::try_from(r.below(12)).unwrap()]
+                boundaries[usize::try_from(r.below(boundaries.len() as u64)).unwrap()]
             } else {
                 t0() + Duration::seconds(i64::try_from(r.below(40 * 86_400)).unwrap())
             };
@@ -137,7 +140,33 @@ async fn cell_balances_equal_plain_sums_on_both_axes() {
     let (pool, _name) = fresh_database("balances").await.unwrap();
     MIGRATOR.run(&pool).await.unwrap();
     let recorded = post_recordings(&pool).await;
+    assert_cells_equal_plain_sums(&pool, &recorded).await;
+}
 
+/// A journal written before the minute cells (migration 20261122000900) existed: the migration
+/// derives them from the journal, and every balance is still exact.
+#[tokio::test]
+async fn minute_cells_are_filled_in_for_an_existing_journal() {
+    let (pool, _name) = fresh_database("balances_backfill").await.unwrap();
+    // Every migration before the minute cells.
+    MIGRATOR.run_to(20_261_122_000_899, &pool).await.unwrap();
+    let recorded = post_recordings(&pool).await;
+    let minute_cells = "SELECT count(*) FROM ledger_balance_cells WHERE grain = 'i'";
+    let n: i64 = sqlx::query_scalar(minute_cells)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    MIGRATOR.run(&pool).await.unwrap();
+    let n: i64 = sqlx::query_scalar(minute_cells)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(n > 300, "{n} minute cells");
+    assert_cells_equal_plain_sums(&pool, &recorded).await;
+}
+
+async fn assert_cells_equal_plain_sums(pool: &PgPool, recorded: &[DateTime<Utc>]) {
     let mut effs: Vec<Option<DateTime<Utc>>> = vec![None];
     effs.extend(interesting_times().into_iter().map(Some));
     effs.extend([
@@ -147,7 +176,7 @@ async fn cell_balances_equal_plain_sums_on_both_axes() {
     ]);
     let mut recs: Vec<Option<DateTime<Utc>>> =
         vec![None, Some(t0()), Some(t0() + Duration::days(80))];
-    for r in &recorded {
+    for r in recorded {
         recs.extend([Some(*r - Duration::microseconds(1)), Some(*r)]);
     }
 
@@ -156,10 +185,10 @@ async fn cell_balances_equal_plain_sums_on_both_axes() {
     for eff in &effs {
         for rec in &recs {
             for ledger in LEDGERS {
-                let truth = plain(&pool, ledger, *eff, *rec).await;
+                let truth = plain(pool, ledger, *eff, *rec).await;
                 // All accounts of the ledger at once, and each key alone.
                 let all = balances(
-                    &pool,
+                    pool,
                     &BalanceQuery {
                         ledger: ledger.into(),
                         effective_as_of: *eff,
@@ -177,7 +206,7 @@ async fn cell_balances_equal_plain_sums_on_both_axes() {
                             .map(|t| t.2)
                             .unwrap_or_default();
                         let one = balances(
-                            &pool,
+                            pool,
                             &BalanceQuery {
                                 ledger: ledger.into(),
                                 account: account.into(),

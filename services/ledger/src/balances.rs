@@ -5,15 +5,17 @@
 //! (either may be absent) its balance is the sum of
 //!
 //! - the month cells before E's month, the day cells from E's month up to E's day, the hour
-//!   cells from E's day up to E's hour,
-//! - the lines of the ledger's entries effective in [E's hour, E], read from the journal,
+//!   cells from E's day up to E's hour, the minute cells from E's hour up to E's minute
+//!   (migration `20261122000900`),
+//! - the lines of the ledger's entries effective in [E's minute, E], read from the journal,
 //!
 //! each restricted to what was recorded at or before R: for month and day cells, whole
 //! recording months before R's month, whole recording days of R's month before R's day, and
 //! single recordings (writer transactions) from R's day up to R. A cell never straddles a
-//! bound, so both axes are exact; the cost is a few index ranges per key, independent of the
-//! number of journal lines and recordings behind them (see the `asof` example for numbers).
-//! One key's sum is the SQL function `ledger_balance` (migration `20261122000620`).
+//! bound, so both axes are exact; the cost is a few adjacent index ranges per key plus one
+//! minute of one ledger's entries, independent of the number of journal lines and recordings
+//! behind them (see the `asof` example for numbers). One key's sum is the SQL function
+//! `ledger_balance` (migrations `20261122000620`, `20261122000900`).
 
 use chrono::{DateTime, Datelike as _, TimeZone as _, Timelike as _, Utc};
 use sqlx::{PgExecutor, Row};
@@ -36,7 +38,8 @@ fn buckets(t: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) {
 
 /// The SQL for a key filter (which of ledger, account, currency are given): placeholders $1..
 /// for the given ones, then seven for [`bounds`]. Each key's sum is the `ledger_balance` function
-/// (migration `20261122000620`), whose plan the session prepares once.
+/// (migrations `20261122000620`, `20261122000900`: it derives E's minute itself), whose plan the
+/// session prepares once.
 fn sql(q: &BalanceQuery) -> String {
     let mut n = 0;
     let mut next = || {
