@@ -13,7 +13,8 @@
 //! `BENCH_LINGER_MS` / `BENCH_MAX_RECORDS` the ledger's batch limits (its defaults),
 //! `BENCH_COMMIT_TIMEOUT_SECS` how long after the last send every fact must be committed (60),
 //! `BENCH_CONSUMER_OPTIONS` extra librdkafka properties for the ledger's consumer
-//! (`key=value,key=value`), `BENCH_SEED` the world's seed (7).
+//! (`key=value,key=value`), `BENCH_SEED` the world's seed (7), `BENCH_LOG` a tracing filter
+//! (e.g. `ledgerline_ledger=debug`: the ledger's per-batch fold and write times).
 //!
 //! - Sent: the instant a delivery's task starts sending (≤ the ingester's receipt, so the
 //!   measure is conservative).
@@ -433,6 +434,13 @@ async fn run() -> bool {
 }
 
 fn main() {
+    // `BENCH_LOG=ledgerline_ledger=debug` shows the ledger's per-batch timings.
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
