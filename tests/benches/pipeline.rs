@@ -14,7 +14,9 @@
 //! `BENCH_COMMIT_TIMEOUT_SECS` how long after the last send every fact must be committed (60),
 //! `BENCH_CONSUMER_OPTIONS` extra librdkafka properties for the ledger's consumer
 //! (`key=value,key=value`), `BENCH_SEED` the world's seed (7), `BENCH_LOG` a tracing filter
-//! (e.g. `ledgerline_ledger=debug`: the ledger's per-batch fold and write times).
+//! (e.g. `ledgerline_ledger=debug`: the ledger's per-batch fold and write times), `BENCH_TAP=1`
+//! a second consumer with the ledger's Kafka settings (own group) on the events topic, to split
+//! the latency into send → delivered by Kafka to a consumer, and the rest (the ledger).
 //!
 //! - Sent: the instant a delivery's task starts sending (≤ the ingester's receipt, so the
 //!   measure is conservative).
@@ -43,11 +45,15 @@ use std::time::{Duration, Instant};
 
 use ledgerline_bus::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 use ledgerline_ingester::{AccountConfig, IngesterConfig};
+use ledgerline_proto::stripe::v1::StripeEventRecord;
 use ledgerline_stripe::{ApiKey, ClientConfig, WebhookSecret, signature_header};
 use ledgerline_stripe_sim::http::{DEFAULT_LIVE_KEY, SimConfig, SimServer};
 use ledgerline_stripe_sim::object::ObjectKind;
 use ledgerline_stripe_sim::world::{World, WorldConfig};
 use ledgerline_tests::{database_url, fresh_database, kafka_bootstrap_servers, unique_name};
+use prost::Message as _;
+use rdkafka::Message as _;
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use sqlx::{ConnectOptions, Connection};
 use tokio_util::sync::CancellationToken;
 
@@ -227,6 +233,7 @@ async fn run() -> bool {
             consumer_kafka = consumer_kafka.with(k.trim(), v.trim());
         }
     }
+    let tap_kafka = consumer_kafka.clone();
     let mut ledger_cfg = ledgerline_ledger::Config::new(url_of(&ledger_db), consumer_kafka);
     ledger_cfg.topics = topics.clone();
     ledger_cfg.group_id = unique_name("pipeline");
@@ -276,6 +283,31 @@ async fn run() -> bool {
     let ingester = ledgerline_ingester::start(ing_cfg, stop_ingester.clone())
         .await
         .unwrap();
+
+    // The optional tap: when Kafka hands each event to a consumer configured like the ledger's.
+    let tapped: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let stop_tap = CancellationToken::new();
+    let tap = (env("BENCH_TAP", 0) == 1).then(|| {
+        let consumer: StreamConsumer = tap_kafka.consumer(&unique_name("tap")).unwrap();
+        consumer.subscribe(&[&topics.stripe_events()]).unwrap();
+        let (tapped, stop) = (tapped.clone(), stop_tap.clone());
+        tokio::spawn(async move {
+            loop {
+                let m = tokio::select! {
+                    () = stop.cancelled() => break,
+                    m = consumer.recv() => m,
+                };
+                let now = Instant::now();
+                if let Ok(m) = m
+                    && let Some(p) = m.payload()
+                    && let Ok(r) = StripeEventRecord::decode(p)
+                {
+                    tapped.lock().unwrap().entry(r.event_id).or_insert(now);
+                }
+            }
+            consumer.unsubscribe();
+        })
+    });
 
     // The commit watcher.
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -361,13 +393,25 @@ async fn run() -> bool {
     .into_iter()
     .collect();
 
+    stop_tap.cancel();
+    if let Some(t) = tap {
+        t.await.unwrap();
+    }
+    let tapped = std::mem::take(&mut *tapped.lock().unwrap());
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     let measured = &sent[skip..];
     let mut all = Vec::new();
     let mut with_entries = Vec::new();
     let mut acks = Vec::new();
+    let (mut to_tap, mut tap_to_commit) = (Vec::new(), Vec::new());
     for s in measured {
         acks.push(s.acked);
+        if let Some(t) = tapped.get(&s.id) {
+            to_tap.push(t.saturating_duration_since(s.at));
+            if let Some(at) = seen.at.get(&s.id) {
+                tap_to_commit.push(at.saturating_duration_since(*t));
+            }
+        }
         if let Some(at) = seen.at.get(&s.id) {
             let d = at.saturating_duration_since(s.at);
             all.push(d);
@@ -406,6 +450,10 @@ async fn run() -> bool {
         window.len()
     );
     summary("  send → 2xx (Kafka acked)        ", acks);
+    if !tapped.is_empty() {
+        summary("  send → Kafka delivered (tap)    ", to_tap);
+        summary("  tap → committed                 ", tap_to_commit);
+    }
     summary("  send → committed, all facts     ", all);
     summary("  send → committed, posting facts ", with_entries);
     summary("  between observed commits        ", gaps);
