@@ -89,6 +89,8 @@ struct Seen {
     /// (instant, facts that became visible) per poll that found new rows.
     commits: Vec<(Instant, usize)>,
     polls: u64,
+    /// How long the watcher ran (for its mean poll interval).
+    ran: Duration,
 }
 
 /// Reads new committed `ledger_facts` rows every `POLL` on its own connection and thread.
@@ -109,6 +111,7 @@ fn watch(
             // until the gap fills (a commit order other than fact_seq order stays correct).
             let mut frontier: i64 = 0;
             let mut above: HashSet<i64> = HashSet::new();
+            let started = Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 let rows: Vec<(i64, String)> = sqlx::query_as(
                     "SELECT fact_seq, fact_id FROM ledger_facts WHERE fact_seq > $1 \
@@ -138,6 +141,7 @@ fn watch(
                 }
                 tokio::time::sleep(POLL).await;
             }
+            seen.lock().unwrap().ran = started.elapsed();
             conn.close().await.unwrap();
         });
     })
@@ -444,9 +448,11 @@ async fn run() -> bool {
     );
     eprintln!(
         "pipeline: committed = seen by a watcher polling ledger_facts every {} ms \
-         ({} polls); the ledger's commits seen: {} ({per_commit:.1} facts each)",
+         ({} polls, one per {:.2} ms on average); the ledger's commits seen: {} \
+         ({per_commit:.1} facts each)",
         POLL.as_millis(),
         seen.polls,
+        seen.ran.as_secs_f64() * 1000.0 / seen.polls.max(1) as f64,
         window.len()
     );
     summary("  send → 2xx (Kafka acked)        ", acks);
