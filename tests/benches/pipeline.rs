@@ -11,6 +11,7 @@
 //! Knobs (environment): `BENCH_RATE` deliveries/s (2000), `BENCH_SECS` measured seconds (30),
 //! `BENCH_WARMUP_SECS` seconds sent first and left out of the statistics (5),
 //! `BENCH_LINGER_MS` / `BENCH_MAX_RECORDS` the ledger's batch limits (its defaults),
+//! `BENCH_PUBLISH=0` the ledger without its outbox publisher,
 //! `BENCH_COMMIT_TIMEOUT_SECS` how long after the last send every fact must be committed (60),
 //! `BENCH_CONSUMER_OPTIONS` extra librdkafka properties for the ledger's consumer
 //! (`key=value,key=value`), `BENCH_SEED` the world's seed (7), `BENCH_LOG` a tracing filter
@@ -242,6 +243,8 @@ async fn run() -> bool {
     ledger_cfg.topics = topics.clone();
     ledger_cfg.group_id = unique_name("pipeline");
     ledger_cfg.partitions = PARTITIONS;
+    // `BENCH_PUBLISH=0`: without the outbox publisher (to see what it costs).
+    ledger_cfg.publish = env("BENCH_PUBLISH", 1) == 1;
     if let Ok(v) = std::env::var("BENCH_LINGER_MS") {
         ledger_cfg.batch.linger = Duration::from_millis(v.parse().unwrap());
     }
@@ -249,8 +252,10 @@ async fn run() -> bool {
         ledger_cfg.batch.max_records = v.parse().unwrap();
     }
     eprintln!(
-        "pipeline: ledger batch limits {:?}, consumer overrides {:?}",
-        ledger_cfg.batch, ledger_cfg.kafka.overrides
+        "pipeline: ledger batch limits {:?}, consumer overrides {:?}, outbox publisher {}",
+        ledger_cfg.batch,
+        ledger_cfg.kafka.overrides,
+        if ledger_cfg.publish { "on" } else { "off" }
     );
     let stop_ledger = CancellationToken::new();
     let ledger = ledgerline_ledger::start(ledger_cfg, stop_ledger.clone())
