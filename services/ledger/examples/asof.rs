@@ -400,7 +400,10 @@ async fn main() -> anyhow::Result<()> {
         times.push(s.elapsed());
     }
     let wall = t.elapsed();
-    let mut by_kind: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
+    // Per query shape, and per age of the time asked about (the older or the more recent half
+    // of the two years).
+    let middle = start() + chrono::Duration::seconds(SPAN_SECS / 2);
+    let mut by_kind: std::collections::BTreeMap<String, Vec<Duration>> = Default::default();
     for ((_, a, _, e, rr), d) in cases.iter().zip(&times) {
         let kind = match (
             e.is_some(),
@@ -413,15 +416,28 @@ async fn main() -> anyhow::Result<()> {
             (_, _, true) => "a customer's receivable",
             (false, false, false) => "current",
         };
-        by_kind.entry(kind).or_default().push(*d);
+        let age = if e.or(*rr).is_some_and(|t| t < middle) {
+            "old"
+        } else {
+            "recent"
+        };
+        by_kind.entry(kind.to_owned()).or_default().push(*d);
+        by_kind
+            .entry(format!("  {kind}, {age}"))
+            .or_default()
+            .push(*d);
     }
-    for (kind, mut v) in by_kind {
+    let order = |k: &String| (k.trim_start().to_owned(), k.starts_with(' '));
+    let mut kinds: Vec<_> = by_kind.into_iter().collect();
+    kinds.sort_by_key(|(k, _)| order(k));
+    for (kind, mut v) in kinds {
         v.sort();
         eprintln!(
-            "  {kind}: {} queries, p50 {:.2?}, p99 {:.2?}",
+            "  {kind}: {} queries, p50 {:.2?}, p99 {:.2?}, max {:.2?}",
             v.len(),
             percentile(&v, 0.5),
-            percentile(&v, 0.99)
+            percentile(&v, 0.99),
+            v.last().copied().unwrap_or_default()
         );
     }
     times.sort();
