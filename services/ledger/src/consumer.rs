@@ -3,23 +3,28 @@
 //! [`LogPublisher`].
 //!
 //! Two stages, so the CPU work that needs no lock overlaps the database's work: the reader
-//! reads a batch and prepares it ([`crate::engine::prepare`]: envelopes, digests, postings) on
-//! a blocking thread while the writer folds and commits the previous one. The channel between
-//! them holds one batch: at most three batches are in memory (read, queued, being written),
-//! and a slow database stops the reader (backpressure).
+//! reads records and prepares them ([`crate::engine::prepare`]: envelopes, digests, postings)
+//! on a blocking thread while the writer folds and commits the previous batch; when the
+//! writer is free, everything read so far is its next batch. At most two batches are in memory
+//! (the one being written and the one being read, each ≤ `max_records`), and a slow database
+//! stops the reader (backpressure).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ledgerline_bus::log::{LogConsumer, LogPublisher, LogRecord, OutRecord};
 use ledgerline_bus::topics::{DLQ_REASON_HEADER, dlq_of};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::engine::{BatchReport, DeadLetter, Engine, InRecord, Prepared, TopicKind, prepare};
 use crate::store::{Store, WriteTx as _};
 
-/// Batch bounds: the consumer stops reading while a batch is written (backpressure).
+/// Batch bounds: a batch holds what arrived while the previous one was written, at most
+/// `max_records` (then the reader stops reading: backpressure), handed over no earlier than
+/// `linger` after its first record.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchLimits {
     pub max_records: usize,
@@ -30,7 +35,7 @@ impl Default for BatchLimits {
     fn default() -> Self {
         Self {
             max_records: 5000,
-            linger: Duration::from_millis(20),
+            linger: Duration::from_millis(2),
         }
     }
 }
@@ -127,13 +132,25 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
     limits: BatchLimits,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (ready, mut queued) = tokio::sync::mpsc::channel::<Vec<Prepared>>(1);
-    let reader = read_and_prepare(&store, consumer, &topics, &group, limits, &shutdown, ready);
+    // One batch in the writer's hands at a time: the reader hands over only when the writer
+    // is free (the permit comes back when a batch is committed).
+    let writer_free = Arc::new(Semaphore::new(1));
+    let (ready, mut queued) =
+        tokio::sync::mpsc::channel::<(Vec<Prepared>, OwnedSemaphorePermit)>(1);
+    let reader = read_and_prepare(
+        &store,
+        consumer,
+        &topics,
+        &group,
+        limits,
+        &shutdown,
+        (writer_free, ready),
+    );
     let writer = async {
         let mut engine = Engine::new();
         // Drains what the reader queued before it stopped: a read batch is written, not lost
         // (and not needed either: its offsets are not stored, so it would be read again).
-        while let Some(mut batch) = queued.recv().await {
+        while let Some((mut batch, _free_when_committed)) = queued.recv().await {
             let t = std::time::Instant::now();
             let report =
                 fold_prepared_and_commit(&store, &mut engine, producer, &group, &mut batch).await?;
@@ -152,8 +169,13 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
     Ok(())
 }
 
-/// The reader stage of [`run`]: bounded batches, prepared on a blocking thread, handed to the
-/// writer through `ready` (which blocks while the writer is busy: backpressure).
+/// The reader stage of [`run`]. It keeps reading into the pending batch while the writer is
+/// busy and hands the whole batch over as soon as the writer is free, so under load a batch is
+/// what arrived during one write (up to `max_records`; then the reader stops reading:
+/// backpressure), and a quiet stream is written at once instead of waiting behind a sealed,
+/// queued batch. `linger` is the least age of a batch's first record before a hand-over. Records
+/// are prepared on a blocking thread in chunks as they arrive, so the hand-over finds them
+/// ready.
 async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
     store: &S,
     consumer: &C,
@@ -161,41 +183,55 @@ async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
     group: &str,
     limits: BatchLimits,
     shutdown: &CancellationToken,
-    ready: tokio::sync::mpsc::Sender<Vec<Prepared>>,
+    (writer_free, ready): (
+        Arc<Semaphore>,
+        tokio::sync::mpsc::Sender<(Vec<Prepared>, OwnedSemaphorePermit)>,
+    ),
 ) -> Result<(), Error> {
+    const PREPARE_CHUNK: usize = 500;
     let kinds: HashMap<String, TopicKind> = topics.iter().cloned().collect();
     let mut assigned: HashSet<(String, i32)> = HashSet::new();
+    let mut prepared: Vec<Prepared> = Vec::new();
+    let mut raw: Vec<InRecord> = Vec::new();
+    let mut oldest = tokio::time::Instant::now();
     loop {
-        let first = tokio::select! {
-            () = shutdown.cancelled() => break,
-            m = consumer.recv() => m,
-        };
-        let mut batch = Vec::with_capacity(limits.max_records);
-        match first {
-            Ok(m) => push(&mut batch, &kinds, m),
-            Err(e) => {
-                tracing::warn!(error = %e, "log receive error");
-                continue;
-            }
+        let pending = prepared.len() + raw.len();
+        let full = pending >= limits.max_records.max(1);
+        if raw.len() >= PREPARE_CHUNK || (full && !raw.is_empty()) {
+            let chunk = std::mem::take(&mut raw);
+            prepared.extend(tokio::task::spawn_blocking(move || prepare(chunk)).await?);
+            continue;
         }
-        let deadline = tokio::time::Instant::now() + limits.linger;
-        while batch.len() < limits.max_records {
-            match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(Ok(m)) => push(&mut batch, &kinds, m),
-                Ok(Err(e)) => tracing::warn!(error = %e, "log receive error"),
-                Err(_) => break,
-            }
-        }
-        tracing::debug!(records = batch.len(), "batch read");
-        seek_new_assignments(store, consumer, group, &mut assigned).await?;
-        let prepared = tokio::task::spawn_blocking(move || prepare(batch)).await?;
+        let lingered = tokio::time::sleep_until(oldest + limits.linger);
         tokio::select! {
+            biased;
             () = shutdown.cancelled() => break,
-            sent = ready.send(prepared) => {
-                if sent.is_err() {
+            free = async {
+                lingered.await;
+                writer_free.clone().acquire_owned().await
+            }, if pending > 0 => {
+                let Ok(free) = free else {
+                    break;
+                };
+                if !raw.is_empty() {
+                    let chunk = std::mem::take(&mut raw);
+                    prepared.extend(tokio::task::spawn_blocking(move || prepare(chunk)).await?);
+                }
+                seek_new_assignments(store, consumer, group, &mut assigned).await?;
+                tracing::debug!(records = prepared.len(), "batch read");
+                if ready.send((std::mem::take(&mut prepared), free)).await.is_err() {
                     break; // the writer stopped (its error ends `run`)
                 }
             }
+            m = consumer.recv(), if !full => match m {
+                Ok(m) => {
+                    if pending == 0 {
+                        oldest = tokio::time::Instant::now();
+                    }
+                    push(&mut raw, &kinds, m);
+                }
+                Err(e) => tracing::warn!(error = %e, "log receive error"),
+            },
         }
     }
     Ok(())
