@@ -166,6 +166,63 @@ async fn minute_cells_are_filled_in_for_an_existing_journal() {
     assert_cells_equal_plain_sums(&pool, &recorded).await;
 }
 
+/// A ledger instance still running the old cell trigger while 20261122000900 ran (a rolling
+/// upgrade) committed a recording without its minute cells: 20261122000902 recomputes them.
+#[tokio::test]
+async fn minute_cells_of_a_recording_racing_the_migration_are_recomputed() {
+    let (pool, _name) = fresh_database("balances_race").await.unwrap();
+    MIGRATOR.run_to(20_261_122_000_901, &pool).await.unwrap();
+    let mut recorded = post_recordings(&pool).await;
+    // The racing recording, written just now, two keys in the minute 01:03 of an hour the
+    // interesting times query inside.
+    let mut tx = pool.begin().await.unwrap();
+    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, b"racing");
+    sqlx::query(
+        "INSERT INTO journal_entries (entry_id, ledger, rule, source_kind, source_id, effective_at, recorded_at) \
+         VALUES ($1, 'acct_a', 'test.rule', 'event', 'evt_race', '2026-02-01 01:03:30+00', $2)",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO journal_lines (entry_id, line_no, account, currency, amount) \
+         VALUES ($1, 0, 'assets:stripe:pending', 'usd', 5.55), ($1, 1, 'income:revenue', 'usd', -5.55)",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    recorded.push(now);
+    // As the old trigger would have left it: no minute cell for one key (the other one kept,
+    // as if a later statement of the same recording had seen the new trigger).
+    let lost = sqlx::query(
+        "DELETE FROM ledger_balance_cells \
+         WHERE grain = 'i' AND recorded = $1 AND account = 'assets:stripe:pending'",
+    )
+    .bind(now)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(lost.rows_affected(), 1);
+    MIGRATOR.run(&pool).await.unwrap();
+    let cells: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ledger_balance_cells WHERE grain = 'i' AND recorded = $1",
+    )
+    .bind(now)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(cells, 2);
+    assert_cells_equal_plain_sums(&pool, &recorded).await;
+}
+
 async fn assert_cells_equal_plain_sums(pool: &PgPool, recorded: &[DateTime<Utc>]) {
     let mut effs: Vec<Option<DateTime<Utc>>> = vec![None];
     effs.extend(interesting_times().into_iter().map(Some));
