@@ -212,6 +212,8 @@ async fn contract<S: Store>(store: S, tamper: impl AsyncFnOnce(uuid::Uuid)) {
 async fn the_postgresql_store_keeps_the_contract() {
     let (pool, url) = fresh_db("contract_pg").await;
     let store = PgStore::connect(&url).await.unwrap();
+    let (_world, facts) = world_facts(11, 1_500);
+    let raw_pool = pool.clone();
     contract(store, async |victim| {
         let mut conn = pool.acquire().await.unwrap();
         sqlx::query("SET session_replication_role = replica")
@@ -227,6 +229,7 @@ async fn the_postgresql_store_keeps_the_contract() {
         .unwrap();
     })
     .await;
+    assert_raw_facts_exact(&raw_pool, &facts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,4 +307,26 @@ async fn a_batch_failing_midway_is_retried_into_the_same_books() {
         "the store equals the core fold"
     );
     assert!(store.verify_chain().await.unwrap().ok());
+    assert_raw_facts_exact(&pool, &facts).await;
+}
+
+/// Every distinct fact is stored once, its raw JSON byte for byte (small batches take the
+/// single-`INSERT` path, large ones `COPY`).
+async fn assert_raw_facts_exact(pool: &sqlx::PgPool, facts: &[WireFact]) {
+    let stored: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT ledger, raw FROM ledger_facts ORDER BY fact_seq")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let sent: std::collections::BTreeSet<(String, Vec<u8>)> = facts
+        .iter()
+        .map(|f| (f.account.clone(), f.raw.clone()))
+        .collect();
+    assert_eq!(stored.len(), sent.len(), "each distinct fact once");
+    assert_eq!(
+        stored
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        sent
+    );
 }

@@ -395,8 +395,11 @@ async fn write_rows(
     recorded_at: DateTime<Utc>,
 ) -> Result<(), Error> {
     let t = std::time::Instant::now();
-    if !r.f_seq.is_empty() {
+    if r.f_seq.len() >= COPY_FACTS_FROM {
         copy_facts(conn, r, recorded_at).await?;
+        tracing::debug!(ms = t.elapsed().as_millis(), "facts inserted");
+    } else if !r.f_seq.is_empty() {
+        insert_facts(conn, r, recorded_at).await?;
         tracing::debug!(ms = t.elapsed().as_millis(), "facts inserted");
     }
     if !r.e_id.is_empty() {
@@ -470,6 +473,36 @@ async fn write_rows(
         .execute(&mut *conn)
         .await?;
     }
+    Ok(())
+}
+
+/// From this many facts a batch's facts go by `COPY` (its raw JSON is most of the bytes); a
+/// smaller batch — a live stream's — saves `COPY`'s extra round trips with one `INSERT`.
+const COPY_FACTS_FROM: usize = 500;
+
+/// The facts of a small batch in one statement (see [`COPY_FACTS_FROM`]).
+async fn insert_facts(
+    conn: &mut PgConnection,
+    r: &Rows,
+    recorded_at: DateTime<Utc>,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO ledger_facts (fact_seq, topic, kafka_partition, kafka_offset, ledger, fact_id, \
+           digest, raw, recorded_at) \
+         SELECT q, t, p, o, l, f, d, w, $9 FROM UNNEST($1::bigint[], $2::text[], $3::int[], \
+           $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::bytea[]) AS x(q, t, p, o, l, f, d, w)",
+    )
+    .bind(&r.f_seq)
+    .bind(&r.f_topic)
+    .bind(&r.f_partition)
+    .bind(&r.f_offset)
+    .bind(&r.f_ledger)
+    .bind(&r.f_fact_id)
+    .bind(&r.f_digest)
+    .bind(&r.f_raw)
+    .bind(recorded_at)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
