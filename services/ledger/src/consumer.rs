@@ -198,8 +198,7 @@ async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
         let pending = prepared.len() + raw.len();
         let full = pending >= limits.max_records.max(1);
         if raw.len() >= PREPARE_CHUNK || (full && !raw.is_empty()) {
-            let chunk = std::mem::take(&mut raw);
-            prepared.extend(tokio::task::spawn_blocking(move || prepare(chunk)).await?);
+            prepare_pending(&mut raw, &mut prepared).await?;
             continue;
         }
         let lingered = tokio::time::sleep_until(oldest + limits.linger);
@@ -213,10 +212,7 @@ async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
                 let Ok(free) = free else {
                     break;
                 };
-                if !raw.is_empty() {
-                    let chunk = std::mem::take(&mut raw);
-                    prepared.extend(tokio::task::spawn_blocking(move || prepare(chunk)).await?);
-                }
+                prepare_pending(&mut raw, &mut prepared).await?;
                 seek_new_assignments(store, consumer, group, &mut assigned).await?;
                 tracing::debug!(records = prepared.len(), "batch read");
                 if ready.send((std::mem::take(&mut prepared), free)).await.is_err() {
@@ -234,6 +230,20 @@ async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
             },
         }
     }
+    Ok(())
+}
+
+/// Moves the records read but not yet prepared into `prepared`, preparing them on a blocking
+/// thread (pure CPU work: the writer's future keeps running meanwhile).
+async fn prepare_pending(
+    raw: &mut Vec<InRecord>,
+    prepared: &mut Vec<Prepared>,
+) -> Result<(), Error> {
+    if raw.is_empty() {
+        return Ok(());
+    }
+    let chunk = std::mem::take(raw);
+    prepared.extend(tokio::task::spawn_blocking(move || prepare(chunk)).await?);
     Ok(())
 }
 

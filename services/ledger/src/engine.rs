@@ -174,7 +174,7 @@ struct PreparedFact {
 }
 
 /// Prepares one record (see [`Prepared`]).
-pub fn prepare_one(record: InRecord) -> Prepared {
+fn prepare_one(record: InRecord) -> Prepared {
     let content = decode(record.kind, record.payload.as_deref()).map(|(account, raw)| {
         let digest = fact_digest(&account, &raw);
         let posting = Some(post_raw(&account, &raw));

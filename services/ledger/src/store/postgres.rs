@@ -395,11 +395,12 @@ async fn write_rows(
     recorded_at: DateTime<Utc>,
 ) -> Result<(), Error> {
     let t = std::time::Instant::now();
-    if r.f_seq.len() >= COPY_FACTS_FROM {
-        copy_facts(conn, r, recorded_at).await?;
-        tracing::debug!(ms = t.elapsed().as_millis(), "facts inserted");
-    } else if !r.f_seq.is_empty() {
-        insert_facts(conn, r, recorded_at).await?;
+    if !r.f_seq.is_empty() {
+        if r.f_seq.len() >= COPY_FACTS_FROM {
+            copy_facts(conn, r, recorded_at).await?;
+        } else {
+            insert_facts(conn, r, recorded_at).await?;
+        }
         tracing::debug!(ms = t.elapsed().as_millis(), "facts inserted");
     }
     if !r.e_id.is_empty() {
