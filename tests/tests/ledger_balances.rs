@@ -1,11 +1,13 @@
 //! As-of balances from the balance cells equal a plain sum over the journal, on both time
 //! axes, at and around every bucket boundary (month, day, hour, minute) and every recording,
+//! with the postings queued for the cells, partly built and fully built,
 //! also when the journal was written before the minute cells existed (their migration fills
 //! them in); the statement-level checks that replaced per-row foreign keys still refuse orphans.
 #![allow(clippy::unwrap_used)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ledgerline_ledger::balances::{BalanceQuery, balances};
+use ledgerline_ledger::cells;
 use ledgerline_tests::{MIGRATOR, fresh_database};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
@@ -140,7 +142,73 @@ async fn cell_balances_equal_plain_sums_on_both_axes() {
     let (pool, _name) = fresh_database("balances").await.unwrap();
     MIGRATOR.run(&pool).await.unwrap();
     let recorded = post_recordings(&pool).await;
+    // The writer only queues the postings (one row per lines statement): nothing is in a cell
+    // yet, the balances come from the queue and the journal.
+    assert_eq!(queued(&pool).await, 6);
+    assert_eq!(cell_count(&pool).await, 0);
     assert_cells_equal_plain_sums(&pool, &recorded).await;
+    assert_standalone_function_agrees(&pool).await;
+    // Part built: two recordings in their cells, four still queued.
+    assert_eq!(cells::build_once(&pool, 2).await.unwrap(), 2);
+    assert_eq!(queued(&pool).await, 4);
+    assert!(cell_count(&pool).await > 0);
+    assert_cells_equal_plain_sums(&pool, &recorded).await;
+    assert_standalone_function_agrees(&pool).await;
+    // All built: the same cells as the writer used to add in its own transaction.
+    assert_eq!(cells::build_all(&pool).await.unwrap(), 4);
+    assert_eq!(queued(&pool).await, 0);
+    assert_cells_equal_plain_sums(&pool, &recorded).await;
+    assert_standalone_function_agrees(&pool).await;
+    assert_eq!(cells::build_once(&pool, 16).await.unwrap(), 0);
+}
+
+/// One builder at a time: while a transaction holds the builder's lock, another call takes
+/// nothing (instead of racing its upserts), and the queue waits for the next call.
+#[tokio::test]
+async fn a_second_builder_takes_nothing_while_the_first_builds() {
+    let (pool, _name) = fresh_database("balances_builders").await.unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    let recorded = post_recordings(&pool).await;
+    let mut first = pool.begin().await.unwrap();
+    assert_eq!(cells::build_once(&mut *first, 1).await.unwrap(), 1);
+    assert_eq!(cells::build_once(&pool, 16).await.unwrap(), 0);
+    first.commit().await.unwrap();
+    assert_eq!(queued(&pool).await, 5);
+    assert_eq!(cells::build_once(&pool, 16).await.unwrap(), 5);
+    assert_cells_equal_plain_sums(&pool, &recorded).await;
+}
+
+async fn queued(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM ledger_cells_pending")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn cell_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM ledger_balance_cells")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// The SQL function `ledger_balance` (one key, for ad-hoc SQL) adds the queue itself.
+async fn assert_standalone_function_agrees(pool: &PgPool) {
+    for ledger in LEDGERS {
+        let truth = plain(pool, ledger, None, None).await;
+        for (account, currency, want) in truth {
+            let got: Decimal = sqlx::query_scalar(
+                "SELECT ledger_balance($1, $2, $3, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+            )
+            .bind(ledger)
+            .bind(&account)
+            .bind(&currency)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            assert_eq!(got, want, "ledger_balance({ledger}, {account}, {currency})");
+        }
+    }
 }
 
 /// A journal written before the minute cells (migration 20261122000900) existed: the migration

@@ -1,7 +1,8 @@
 //! As-of balance latency on a large journal.
 //!
 //! Bulk-loads `LINES` journal lines (default 10M) through the real schema (the migrations,
-//! the balance and cell triggers) by `COPY`, one transaction per recording batch, then times
+//! the balance and cell triggers, the cells builder) by `COPY`, one transaction per recording
+//! batch, then times
 //! single-key as-of balances (ledger, account, currency; effective and/or recorded time) with
 //! the ledger's own query code (`ledgerline_ledger::balances`), and checks a sample of them
 //! against a plain sum over the journal.
@@ -235,6 +236,9 @@ async fn load(pool: &PgPool, lines_wanted: u64) -> anyhow::Result<()> {
                 copy.send(l.into_bytes()).await?;
                 copy.finish().await?;
                 tx.commit().await?;
+                // The cells are built behind the writer, as in the service.
+                ledgerline_ledger::cells::build_once(&pool, ledgerline_ledger::cells::BUILD_ROWS)
+                    .await?;
                 lines += c;
                 if b.is_multiple_of(500) {
                     eprintln!("  batch {b}/{batches}");
@@ -247,8 +251,9 @@ async fn load(pool: &PgPool, lines_wanted: u64) -> anyhow::Result<()> {
     while let Some(r) = tasks.join_next().await {
         lines += r??;
     }
+    let late = ledgerline_ledger::cells::build_all(pool).await?;
     eprintln!(
-        "loaded {lines} lines in {batches} recordings in {:.1?}",
+        "loaded {lines} lines in {batches} recordings in {:.1?} ({late} queued statements built after the load)",
         t.elapsed()
     );
     sqlx::query("VACUUM ANALYZE journal_entries")

@@ -1,7 +1,8 @@
 //! Throughput from Kafka to committed PostgreSQL entries.
 //!
 //! Produces a stripe-sim world into fresh topics, then starts a ledger on a fresh database
-//! and measures facts per second until the stored offsets cover every record.
+//! and measures facts per second until the stored offsets cover every record, then how long
+//! the balance-cells builder (which runs beside the writer) takes to catch up.
 //!
 //!     eval "$(scripts/test-services env)"
 //!     cargo run --release -p ledgerline-ledger --example bench -- 200000
@@ -157,6 +158,21 @@ async fn main() -> anyhow::Result<()> {
     let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_entries")
         .fetch_one(&running.pool)
         .await?;
+    // The balance cells are built behind the writer (`cells.rs`): how far behind it was when
+    // the fold finished, and when it caught up.
+    let queued_at_end: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_cells_pending")
+        .fetch_one(&running.pool)
+        .await?;
+    loop {
+        let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_cells_pending")
+            .fetch_one(&running.pool)
+            .await?;
+        if queued == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let built = t0.elapsed();
     stop.cancel();
     running.task.await??;
     // What a restart costs: the core's join state is rebuilt from every stored fact.
@@ -173,6 +189,12 @@ async fn main() -> anyhow::Result<()> {
     let rate = records as f64 / total.as_secs_f64();
     eprintln!(
         "folded {records} facts into {entries} entries in {total:.2?}: {rate:.0} facts/s from start (group join included)"
+    );
+    eprintln!(
+        "cells: {queued_at_end} lines statements still queued when the fold finished, all built \
+         {:.2?} later ({:.0} facts/s from start to the last cell)",
+        built.saturating_sub(total),
+        records as f64 / built.as_secs_f64()
     );
     if let Some((t1, d1)) = first {
         let steady = t1.elapsed();

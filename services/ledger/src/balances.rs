@@ -7,15 +7,20 @@
 //! - the month cells before E's month, the day cells from E's month up to E's day, the hour
 //!   cells from E's day up to E's hour, the minute cells from E's hour up to E's minute
 //!   (migration `20261122000900`),
+//! - the postings still queued for the cells (`ledger_cells_pending`, migration
+//!   `20261123000100`: the writer queues them, [`crate::cells`] builds them) effective before
+//!   E's minute,
 //! - the lines of the ledger's entries effective in [E's minute, E], read from the journal,
 //!
 //! each restricted to what was recorded at or before R: for month and day cells, whole
 //! recording months before R's month, whole recording days of R's month before R's day, and
 //! single recordings (writer transactions) from R's day up to R. A cell never straddles a
-//! bound, so both axes are exact; the cost is a few adjacent index ranges per key plus one
-//! minute of one ledger's entries, independent of the number of journal lines and recordings
-//! behind them (see the `asof` example for numbers). One key's sum is the SQL function
-//! `ledger_balance` (migrations `20261122000620`, `20261122000900`).
+//! bound and a posting is in its cells or in the queue, never both, so both axes are exact; the
+//! cost is a few adjacent index ranges per key plus one minute of one ledger's entries,
+//! independent of the number of journal lines and recordings behind them (see the `asof`
+//! example for numbers), plus one pass over the queue per query. The built part of one key is
+//! the SQL function `ledger_balance_built`; `ledger_balance` is one key's whole balance for
+//! ad-hoc SQL.
 
 use chrono::{DateTime, Datelike as _, TimeZone as _, Timelike as _, Utc};
 use sqlx::{PgExecutor, Row};
@@ -37,24 +42,27 @@ fn buckets(t: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) {
 }
 
 /// The SQL for a key filter (which of ledger, account, currency are given): placeholders $1..
-/// for the given ones, then seven for [`bounds`]. Each key's sum is the `ledger_balance` function
-/// (migrations `20261122000620`, `20261122000900`: it derives E's minute itself), whose plan the
-/// session prepares once.
+/// for the given ones, then seven for [`bounds`]. Each key's balance is what its cells say (the
+/// `ledger_balance_built` function of migration `20261123000100`, which derives E's minute
+/// itself; the session prepares its plan once) plus its postings still queued for the cells,
+/// summed once for all keys.
 fn sql(q: &BalanceQuery) -> String {
     let mut n = 0;
     let mut next = || {
         n += 1;
         format!("${n}")
     };
-    let mut keys = Vec::new();
-    if !q.ledger.is_empty() {
-        keys.push(format!("k.ledger = {}", next()));
-    }
-    if !q.account.is_empty() {
-        keys.push(format!("k.account = {}", next()));
-    }
-    if !q.currency.is_empty() {
-        keys.push(format!("k.currency = {}", next()));
+    let (mut keys, mut queued) = (Vec::new(), Vec::new());
+    for (column, given) in [
+        ("ledger", &q.ledger),
+        ("account", &q.account),
+        ("currency", &q.currency),
+    ] {
+        if !given.is_empty() {
+            let p = next();
+            keys.push(format!("k.{column} = {p}"));
+            queued.push(format!(" AND p.{column} = {p}"));
+        }
     }
     let filter = if keys.is_empty() {
         String::new()
@@ -62,11 +70,25 @@ fn sql(q: &BalanceQuery) -> String {
         format!("WHERE {}", keys.join(" AND "))
     };
     let args: Vec<String> = (0..7).map(|_| next()).collect();
+    let (e, r) = (&args[0], &args[4]);
     format!(
-        "SELECT k.ledger, k.account, k.currency, b.amount FROM \
+        "WITH queued AS ( \
+           SELECT p.ledger, p.account, p.currency, sum(p.amount) AS amount \
+             FROM ledger_cells_pending q \
+            CROSS JOIN LATERAL unnest(q.account, q.currency, q.ledger, q.effective, q.recorded, \
+                                      q.amount) AS p (account, currency, ledger, eff, rec, amount) \
+            WHERE p.eff < coalesce(date_trunc('minute', {e}::timestamptz AT TIME ZONE 'UTC') \
+                                   AT TIME ZONE 'UTC', 'infinity') \
+              AND p.rec <= coalesce({r}::timestamptz, 'infinity'){} \
+            GROUP BY 1, 2, 3) \
+         SELECT k.ledger, k.account, k.currency, b.amount + coalesce(qd.amount, 0) AS amount FROM \
            (SELECT * FROM ledger_balance_keys k {filter}) k \
-         CROSS JOIN LATERAL (SELECT ledger_balance(k.ledger, k.account, k.currency, {}) AS amount) b \
-         WHERE b.amount <> 0 ORDER BY 1, 3, 2",
+         LEFT JOIN queued qd \
+           ON qd.ledger = k.ledger AND qd.account = k.account AND qd.currency = k.currency \
+         CROSS JOIN LATERAL (SELECT ledger_balance_built(k.ledger, k.account, k.currency, {}) \
+                               AS amount) b \
+         WHERE b.amount + coalesce(qd.amount, 0) <> 0 ORDER BY 1, 3, 2",
+        queued.concat(),
         args.join(", ")
     )
 }
@@ -150,7 +172,12 @@ mod tests {
         };
         let s = sql(&q);
         assert!(s.contains("k.ledger = $1 AND k.currency = $2"), "{s}");
+        assert!(s.contains("AND p.ledger = $1 AND p.currency = $2"), "{s}");
         assert!(s.contains("k.currency, $3, $4, $5, $6, $7, $8, $9)"), "{s}");
+        assert!(
+            s.contains("'minute', $3::timestamptz") && s.contains("coalesce($7::timestamptz"),
+            "{s}"
+        );
         assert!(!s.contains("$10"), "{s}");
     }
 

@@ -10,6 +10,7 @@
 //! `Ledger` is the join engine, restored from the stored facts).
 
 pub mod balances;
+pub mod cells;
 pub mod chain;
 pub mod consumer;
 pub mod engine;
@@ -95,8 +96,8 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
-/// Connects, migrates, creates missing topics and starts the consumer, the outbox publisher
-/// and the gRPC server; they stop at `shutdown`.
+/// Connects, migrates, creates missing topics and starts the consumer, the outbox publisher,
+/// the balance-cells builder and the gRPC server; they stop at `shutdown`.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
     let store = PgStore::connect(&config.database_url).await?;
     let pool = store.pool().clone();
@@ -147,6 +148,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             shutdown.clone(),
         ));
     }
+    tasks.spawn(cells::run(pool.clone(), shutdown.clone()));
     tasks.spawn(grpc::serve(
         store,
         config.tokens.clone(),
