@@ -92,6 +92,43 @@ async fn two_instances_fold_a_world_exactly_once_into_verifiable_books() {
     }
     assert!(seen.iter().all(|id| stored.contains_key(id)));
 
+    // The instances' builders (one at a time) added every queued posting to the balance cells.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_cells_pending")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if queued == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{queued} statements still queued for the cells"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Every posting is in its cells exactly once: per key, the month cells of all recording
+    // months (tier M) sum to the key's journal total.
+    let differing: i64 = sqlx::query_scalar(
+        "WITH c AS (SELECT account, currency, ledger, sum(amount) FROM ledger_balance_cells \
+                     WHERE grain = 'm' AND tier = 'M' GROUP BY 1, 2, 3), \
+              j AS (SELECT l.account, l.currency, e.ledger, sum(l.amount) FROM journal_lines l \
+                     JOIN journal_entries e ON e.entry_id = l.entry_id GROUP BY 1, 2, 3) \
+         SELECT count(*) FROM ((TABLE c EXCEPT TABLE j) UNION ALL (TABLE j EXCEPT TABLE c)) d",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let keys: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT (account, currency, ledger)) FROM ledger_balance_cells",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(differing, 0, "cells differ from the journal");
+    assert!(keys > 10, "{keys} keys in the cells");
+
     stop_a.cancel();
     stop_b.cancel();
     a.task.await.unwrap().unwrap();

@@ -7,7 +7,8 @@
 //!     eval "$(scripts/test-services env)"
 //!     cargo run --release -p ledgerline-ledger --example bench -- 200000
 //!
-//! `BENCH_PUBLISH=1` also runs the outbox publisher; `BENCH_BATCH=n` sets the batch size.
+//! `BENCH_PUBLISH=1` also runs the outbox publisher; `BENCH_BATCH=n` sets the batch size;
+//! `BENCH_CELLS=after` builds the balance cells after the fold instead of beside it.
 //! After the fold it times a restart's rebuild of the core state from the stored facts.
 #![allow(
     clippy::print_stderr,
@@ -130,6 +131,9 @@ async fn main() -> anyhow::Result<()> {
     config.group_id = tag.clone();
     config.partitions = partitions;
     config.publish = std::env::var("BENCH_PUBLISH").is_ok();
+    // Cells built after the fold instead of beside it: the journal's own rate.
+    let cells_after = std::env::var("BENCH_CELLS").is_ok_and(|v| v == "after");
+    config.build_cells = !cells_after;
     if let Some(n) = std::env::var("BENCH_BATCH")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -163,6 +167,9 @@ async fn main() -> anyhow::Result<()> {
     let queued_at_end: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_cells_pending")
         .fetch_one(&running.pool)
         .await?;
+    if cells_after {
+        ledgerline_ledger::cells::build_all(&running.pool).await?;
+    }
     loop {
         let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_cells_pending")
             .fetch_one(&running.pool)

@@ -66,6 +66,11 @@ pub struct Config {
     pub batch: BatchLimits,
     /// Whether to run the outbox publisher.
     pub publish: bool,
+    /// Whether to run the balance-cells builder ([`cells`]). Off, the cells wait in their
+    /// queue (balances stay exact, a query's pass over the queue grows) until an instance
+    /// with the builder, or [`cells::build_all`], adds them: for a bulk load that wants every
+    /// core for the journal first.
+    pub build_cells: bool,
     /// gRPC listen address (port 0 picks one).
     pub grpc_addr: SocketAddr,
     /// Bearer tokens and their roles.
@@ -82,6 +87,7 @@ impl Config {
             partitions: 6,
             batch: BatchLimits::default(),
             publish: true,
+            build_cells: true,
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             tokens: Vec::new(),
         }
@@ -148,7 +154,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             shutdown.clone(),
         ));
     }
-    tasks.spawn(cells::run(pool.clone(), shutdown.clone()));
+    if config.build_cells {
+        tasks.spawn(cells::run(pool.clone(), shutdown.clone()));
+    }
     tasks.spawn(grpc::serve(
         store,
         config.tokens.clone(),
