@@ -163,3 +163,60 @@ async fn two_instances_fold_a_world_exactly_once_into_verifiable_books() {
     let (bad, why) = v.first_bad.expect("verification fails after tampering");
     assert_eq!(bad, victim, "{why}");
 }
+
+/// Backpressure from the balance cells: with no builder running, the writer stops once more
+/// than `max_cells_backlog` lines statements wait for their cells (the queue every as-of query
+/// reads stays bounded), and goes on as soon as a builder catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_writer_waits_while_the_cells_builder_is_behind() {
+    let topics = Topics::with_prefix(format!("{}.", unique_name("lbp")));
+    create_topics(&topics).await;
+    let (_world, facts) = world_facts(8, 2_000);
+    let records = produce(&topics, &facts, usize::MAX).await;
+    let (pool, url) = fresh_db("ledger_backpressure").await;
+    let group = unique_name("ledger");
+    let mut c = config(&url, &topics, &group);
+    c.build_cells = false;
+    c.batch.max_records = 100;
+    c.batch.max_cells_backlog = Some(1);
+    let (ledger, stop) = start(c).await;
+
+    let queued = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM ledger_cells_pending")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    // Two batches pass (the queue at 0, then at 1 = the limit); the third waits.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while queued().await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never wrote"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stalled_at = folded(&pool, &group).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(queued().await, 2, "the writer went past the backlog limit");
+    assert_eq!(folded(&pool, &group).await, stalled_at);
+    assert!(
+        stalled_at < records,
+        "{stalled_at} of {records}: nothing left to hold back"
+    );
+
+    // A builder catching up releases the writer, batch after batch.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while folded(&pool, &group).await < records {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer did not resume"
+        );
+        ledgerline_ledger::cells::build_all(&pool).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    ledgerline_ledger::cells::build_all(&pool).await.unwrap();
+    stop.cancel();
+    ledger.task.await.unwrap().unwrap();
+    assert_eq!(queued().await, 0);
+}

@@ -134,6 +134,9 @@ async fn main() -> anyhow::Result<()> {
     // Cells built after the fold instead of beside it: the journal's own rate.
     let cells_after = std::env::var("BENCH_CELLS").is_ok_and(|v| v == "after");
     config.build_cells = !cells_after;
+    if cells_after {
+        config.batch.max_cells_backlog = None;
+    }
     if let Some(n) = std::env::var("BENCH_BATCH")
         .ok()
         .and_then(|v| v.parse().ok())

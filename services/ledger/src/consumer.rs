@@ -29,6 +29,11 @@ use crate::store::{Store, WriteTx as _};
 pub struct BatchLimits {
     pub max_records: usize,
     pub linger: Duration,
+    /// Backpressure from the derived balance cells: the writer starts no batch while more than
+    /// this many lines statements wait for the cells builder ([`Store::derived_backlog`]), so
+    /// the queue every as-of query reads stays short. `None`: no limit (when no instance runs
+    /// the builder, e.g. a bulk load that builds the cells afterwards).
+    pub max_cells_backlog: Option<u64>,
 }
 
 impl Default for BatchLimits {
@@ -36,6 +41,37 @@ impl Default for BatchLimits {
         Self {
             max_records: 5000,
             linger: Duration::from_millis(2),
+            max_cells_backlog: Some(8),
+        }
+    }
+}
+
+/// Waits while the cells builder is more than `limit` statements behind (see
+/// [`BatchLimits::max_cells_backlog`]); returns early at `shutdown`.
+async fn wait_for_cells_builder<S: Store>(
+    store: &S,
+    limit: u64,
+    shutdown: &CancellationToken,
+) -> Result<(), Error> {
+    let since = std::time::Instant::now();
+    let mut warned = since;
+    loop {
+        let backlog = store.derived_backlog().await?;
+        if backlog <= limit {
+            return Ok(());
+        }
+        if warned.elapsed() >= Duration::from_secs(10) {
+            warned = std::time::Instant::now();
+            tracing::warn!(
+                backlog,
+                limit,
+                waited_s = since.elapsed().as_secs(),
+                "the writer waits for the balance-cells builder (is one running?)"
+            );
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(Duration::from_millis(10)) => {}
         }
     }
 }
@@ -151,6 +187,12 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
         // Drains what the reader queued before it stopped: a read batch is written, not lost
         // (and not needed either: its offsets are not stored, so it would be read again).
         while let Some((mut batch, _free_when_committed)) = queued.recv().await {
+            if let Some(limit) = limits.max_cells_backlog {
+                wait_for_cells_builder(&store, limit, &shutdown).await?;
+                if shutdown.is_cancelled() {
+                    break; // not written, offsets not stored: read again after a restart
+                }
+            }
             let t = std::time::Instant::now();
             let report =
                 fold_prepared_and_commit(&store, &mut engine, producer, &group, &mut batch).await?;

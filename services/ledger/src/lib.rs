@@ -69,7 +69,8 @@ pub struct Config {
     /// Whether to run the balance-cells builder ([`cells`]). Off, the cells wait in their
     /// queue (balances stay exact, a query's pass over the queue grows) until an instance
     /// with the builder, or [`cells::build_all`], adds them: for a bulk load that wants every
-    /// core for the journal first.
+    /// core for the journal first (with `batch.max_cells_backlog = None` if no instance
+    /// builds, or the writer waits for a builder).
     pub build_cells: bool,
     /// gRPC listen address (port 0 picks one).
     pub grpc_addr: SocketAddr,

@@ -191,6 +191,9 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Opens a write transaction holding the store's single-writer lock.
     fn begin_write(&self) -> impl Future<Output = Result<Self::Write, Error>> + Send;
+    /// Work derived from the journal that is still to be done: for PostgreSQL the lines
+    /// statements waiting for the balance-cells builder (`cells.rs`); none for SQLite.
+    fn derived_backlog(&self) -> impl Future<Output = Result<u64, Error>> + Send;
     /// The offsets `group` has folded so far (outside any write transaction: a hint).
     fn load_offsets(&self, group: &str) -> impl Future<Output = Result<Offsets, Error>> + Send;
     /// Whether any line is in `currency`.

@@ -65,6 +65,13 @@ impl Store for PgStore {
         Ok(PgWrite { tx })
     }
 
+    async fn derived_backlog(&self) -> Result<u64, Error> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_cells_pending")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn load_offsets(&self, group: &str) -> Result<Offsets, Error> {
         let mut conn = self.pool.acquire().await?;
         load_offsets(&mut conn, group).await

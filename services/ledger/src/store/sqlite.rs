@@ -456,6 +456,10 @@ impl Store for SqliteStore {
         Ok(SqliteWrite { tx })
     }
 
+    async fn derived_backlog(&self) -> Result<u64, Error> {
+        Ok(0) // SQLite sums balances from the journal: nothing is derived behind the writer
+    }
+
     async fn load_offsets(&self, group: &str) -> Result<Offsets, Error> {
         let mut conn = self.pool.acquire().await?;
         load_offsets(&mut conn, group).await
