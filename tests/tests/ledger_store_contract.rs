@@ -2,7 +2,9 @@
 //! SQLite store, driving the fold directly (no broker): a stripe-sim world with duplicates
 //! folds into exactly the core's entries (conflicts stored); refolding after a restart adds
 //! nothing; the gRPC queries (trial balance, both time axes, paging, statement, chain
-//! verification) answer the same; a hand-changed line is named by verification.
+//! verification) answer the same; a hand-changed line is named by verification. PostgreSQL
+//! stores raw facts zstd-compressed: every reader gives back the bytes as sent, whatever a
+//! row's encoding, and a damaged row is an error naming the fact.
 #![allow(clippy::unwrap_used)]
 
 mod ledger_support;
@@ -12,7 +14,8 @@ use ledgerline_bus::EmbeddedLog;
 use ledgerline_ledger::consumer::fold_and_commit;
 use ledgerline_ledger::engine::{Engine, InRecord, TopicKind};
 use ledgerline_ledger::grpc::Query;
-use ledgerline_ledger::store::{PgStore, SqliteStore, Store};
+use ledgerline_ledger::raw::RawEncoding;
+use ledgerline_ledger::store::{PgStore, SqliteStore, Store, WriteTx as _};
 use ledgerline_proto::ledger::v1 as pb;
 use ledgerline_proto::ledger::v1::ledger_query_server::LedgerQuery as _;
 use tonic::Request;
@@ -178,6 +181,10 @@ async fn contract<S: Store>(store: S, tamper: impl AsyncFnOnce(uuid::Uuid)) {
         .into_inner();
     let raw: serde_json::Value = serde_json::from_slice(&one.raw_fact).unwrap();
     assert_eq!(raw["id"].as_str().unwrap(), one.fact_id);
+    assert!(
+        facts.iter().any(|f| f.raw == one.raw_fact),
+        "the raw fact byte for byte as sent"
+    );
     // Statement: the last running balance is the account's balance.
     let pending = ledgerline_core::Account::StripePending;
     let st = q
@@ -229,7 +236,31 @@ async fn the_postgresql_store_keeps_the_contract() {
         .unwrap();
     })
     .await;
-    assert_raw_facts_exact(&raw_pool, &facts).await;
+    let encodings = assert_raw_facts_exact(&raw_pool, &facts).await;
+    assert_eq!(
+        encodings.keys().collect::<Vec<_>>(),
+        ["zstd"],
+        "{encodings:?}"
+    );
+    // Compressed, a row stays inline: (almost) nothing goes to TOAST, where every row of
+    // ~2 KB raw JSON went before.
+    let toasted = toasted_facts(&raw_pool).await;
+    assert!(
+        toasted * 20 < encodings["zstd"],
+        "{toasted} of {} facts toasted",
+        encodings["zstd"]
+    );
+    let storage: String = sqlx::query_scalar(
+        "SELECT attstorage::text FROM pg_attribute \
+         WHERE attrelid = 'ledger_facts'::regclass AND attname = 'raw'",
+    )
+    .fetch_one(&raw_pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        storage, "e",
+        "raw is STORAGE EXTERNAL: never compressed again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,14 +338,23 @@ async fn a_batch_failing_midway_is_retried_into_the_same_books() {
         "the store equals the core fold"
     );
     assert!(store.verify_chain().await.unwrap().ok());
-    assert_raw_facts_exact(&pool, &facts).await;
+    let encodings = assert_raw_facts_exact(&pool, &facts).await;
+    assert_eq!(
+        encodings.keys().collect::<Vec<_>>(),
+        ["zstd"],
+        "{encodings:?}"
+    );
 }
 
-/// Every distinct fact is stored once, its raw JSON byte for byte (small batches take the
-/// single-`INSERT` path, large ones `COPY`).
-async fn assert_raw_facts_exact(pool: &sqlx::PgPool, facts: &[WireFact]) {
-    let stored: Vec<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT ledger, raw FROM ledger_facts ORDER BY fact_seq")
+/// Every distinct fact is stored once, its raw JSON byte for byte once decoded here (with the
+/// zstd library directly, not the ledger's reader; small batches take the single-`INSERT` path,
+/// large ones `COPY`). Returns how many rows each `raw_encoding` has.
+async fn assert_raw_facts_exact(
+    pool: &sqlx::PgPool,
+    facts: &[WireFact],
+) -> std::collections::BTreeMap<String, usize> {
+    let stored: Vec<(String, String, Vec<u8>)> =
+        sqlx::query_as("SELECT ledger, raw_encoding, raw FROM ledger_facts ORDER BY fact_seq")
             .fetch_all(pool)
             .await
             .unwrap();
@@ -323,10 +363,199 @@ async fn assert_raw_facts_exact(pool: &sqlx::PgPool, facts: &[WireFact]) {
         .map(|f| (f.account.clone(), f.raw.clone()))
         .collect();
     assert_eq!(stored.len(), sent.len(), "each distinct fact once");
-    assert_eq!(
-        stored
-            .into_iter()
-            .collect::<std::collections::BTreeSet<_>>(),
-        sent
+    let mut encodings = std::collections::BTreeMap::new();
+    let (mut zstd_bytes, mut zstd_raw_bytes) = (0, 0);
+    let decoded: std::collections::BTreeSet<(String, Vec<u8>)> = stored
+        .into_iter()
+        .map(|(ledger, encoding, bytes)| {
+            let raw = match encoding.as_str() {
+                "identity" => bytes,
+                "zstd" => {
+                    let raw = zstd::decode_all(bytes.as_slice()).unwrap();
+                    zstd_bytes += bytes.len();
+                    zstd_raw_bytes += raw.len();
+                    raw
+                }
+                other => panic!("raw_encoding {other}"),
+            };
+            *encodings.entry(encoding).or_insert(0) += 1;
+            (ledger, raw)
+        })
+        .collect();
+    assert_eq!(decoded, sent);
+    assert!(
+        zstd_bytes * 2 < zstd_raw_bytes || zstd_raw_bytes == 0,
+        "zstd rows hold {zstd_bytes} bytes for {zstd_raw_bytes} raw"
     );
+    encodings
+}
+
+/// How many facts have their raw bytes out of line (in `ledger_facts`' TOAST table).
+async fn toasted_facts(pool: &sqlx::PgPool) -> usize {
+    let toast: String = sqlx::query_scalar(
+        "SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 'ledger_facts'::regclass",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(DISTINCT chunk_id) FROM {toast}"
+    )))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    usize::try_from(n).unwrap()
+}
+
+/// A table written partly before the zstd migration (rows `identity`, out of line) and partly
+/// after (`zstd`), by both write paths: every reader — a restart's catch-up, one entry with its
+/// raw fact over gRPC — gives back the bytes as sent; a damaged compressed row is an error
+/// naming the fact, in each of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_facts_of_either_encoding_read_back_and_a_damaged_one_is_named() {
+    let (pool, url) = fresh_db("raw_enc").await;
+    let zstd_store = PgStore::connect(&url).await.unwrap();
+    let identity_store = zstd_store.clone().with_raw_encoding(RawEncoding::Identity);
+    let (_world, facts) = world_facts(13, 700);
+    let model = model(&facts);
+    let batch = records(&facts);
+    let dlq = EmbeddedLog::in_memory(1);
+    let mut engine = Engine::new();
+    // identity by COPY (≥ 500 facts), then zstd by INSERT … UNNEST.
+    let (old, new) = batch.split_at(550);
+    fold_and_commit(&identity_store, &mut engine, &dlq, "g", old)
+        .await
+        .unwrap();
+    for chunk in new.chunks(150) {
+        fold_and_commit(&zstd_store, &mut engine, &dlq, "g", chunk)
+            .await
+            .unwrap();
+    }
+    let encodings = assert_raw_facts_exact(&pool, &facts).await;
+    assert!(
+        encodings.get("identity") > Some(&400) && encodings.get("zstd") > Some(&50),
+        "{encodings:?}"
+    );
+    let stored = model_digests(&model);
+    // A restart's catch-up reads both encodings.
+    for mut engine in [Engine::new(), Engine::with_catch_up_page(61)] {
+        let mut tx = zstd_store.begin_write().await.unwrap();
+        engine.catch_up(&mut tx).await.unwrap();
+        drop(tx);
+        assert_eq!(model_digests(engine.ledger()), stored);
+    }
+    // One entry with its raw fact, for every entry: the bytes as sent.
+    let q = Query::new(zstd_store.clone());
+    let by_fact: std::collections::HashMap<String, Vec<u8>> = facts
+        .iter()
+        .map(|f| {
+            let v: serde_json::Value = serde_json::from_slice(&f.raw).unwrap();
+            (v["id"].as_str().unwrap().to_owned(), f.raw.clone())
+        })
+        .collect();
+    let entries: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+        "SELECT m.entry_id, f.raw_encoding FROM ledger_entry_meta m \
+         JOIN ledger_facts f ON f.fact_seq = m.fact_seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(entries.len(), stored.len());
+    for (id, _) in &entries {
+        let one = q
+            .get_entry(Request::new(pb::GetEntryRequest {
+                entry_id: id.to_string(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(one.raw_fact, by_fact[&one.fact_id], "entry {id}");
+    }
+
+    // A damaged compressed row (its checksum's last byte changed by hand).
+    let (victim, seq): (uuid::Uuid, i64) = sqlx::query_as(
+        "SELECT m.entry_id, f.fact_seq FROM ledger_entry_meta m \
+         JOIN ledger_facts f ON f.fact_seq = m.fact_seq \
+         WHERE f.raw_encoding = 'zstd' ORDER BY f.fact_seq LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let changed = sqlx::query(
+        "UPDATE ledger_facts \
+         SET raw = set_byte(raw, length(raw) - 1, 255 - get_byte(raw, length(raw) - 1)) \
+         WHERE fact_seq = $1",
+    )
+    .bind(seq)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    drop(conn);
+    let named = format!("fact_seq {seq} ");
+    let e = zstd_store.entry(victim).await.unwrap_err();
+    assert!(
+        matches!(e, ledgerline_ledger::Error::CorruptFact { fact_seq, .. } if fact_seq == seq),
+        "{e}"
+    );
+    let status = q
+        .get_entry(Request::new(pb::GetEntryRequest {
+            entry_id: victim.to_string(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::DataLoss);
+    assert!(status.message().contains(&named), "{}", status.message());
+    let mut restarted = Engine::new();
+    let mut tx = zstd_store.begin_write().await.unwrap();
+    let e = restarted.catch_up(&mut tx).await.unwrap_err().to_string();
+    assert!(e.contains(&named) && e.contains("damaged"), "{e}");
+}
+
+/// A row written before the zstd migration (no `raw_encoding` column yet) reads back as sent
+/// once the migration ran: it is `identity`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_fact_written_before_the_zstd_migration_reads_back() {
+    const ZSTD_MIGRATION: i64 = 20261123000200;
+    let (pool, url) = fresh_db("raw_premigration").await;
+    let before = ledgerline_ledger::MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| *v < ZSTD_MIGRATION)
+        .max()
+        .unwrap();
+    ledgerline_ledger::MIGRATOR
+        .run_to(before, &pool)
+        .await
+        .unwrap();
+    let (_world, facts) = world_facts(14, 20);
+    let f = &facts[0];
+    // The ledger's own insert of that time.
+    sqlx::query(
+        "INSERT INTO ledger_facts (fact_seq, topic, kafka_partition, kafka_offset, ledger, \
+         fact_id, digest, raw, recorded_at) VALUES (1, 'e', 0, 0, $1, 'evt_x', $2, $3, now())",
+    )
+    .bind(&f.account)
+    .bind(ledgerline_ledger::engine::fact_digest(&f.account, &f.raw).to_vec())
+    .bind(&f.raw)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let store = PgStore::connect(&url).await.unwrap();
+    let encoding: String = sqlx::query_scalar("SELECT raw_encoding FROM ledger_facts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(encoding, "identity");
+    let mut tx = store.begin_write().await.unwrap();
+    let read = tx.facts_since(0, 10).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].clone().into_raw().unwrap(), f.raw);
+    let mut engine = Engine::new();
+    assert_eq!(engine.catch_up(&mut tx).await.unwrap(), 1);
 }

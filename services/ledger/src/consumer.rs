@@ -3,11 +3,11 @@
 //! [`LogPublisher`].
 //!
 //! Two stages, so the CPU work that needs no lock overlaps the database's work: the reader
-//! reads records and prepares them ([`crate::engine::prepare`]: envelopes, digests, postings)
-//! on a blocking thread while the writer folds and commits the previous batch; when the
-//! writer is free, everything read so far is its next batch. At most two batches are in memory
-//! (the one being written and the one being read, each ≤ `max_records`), and a slow database
-//! stops the reader (backpressure).
+//! reads records and prepares them ([`crate::engine::prepare`]: envelopes, digests, postings,
+//! raw facts compressed for the store) on a blocking thread while the writer folds and commits
+//! the previous batch; when the writer is free, everything read so far is its next batch. At
+//! most two batches are in memory (the one being written and the one being read, each ≤
+//! `max_records`), and a slow database stops the reader (backpressure).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::engine::{BatchReport, DeadLetter, Engine, InRecord, Prepared, TopicKind, prepare};
+use crate::raw::RawEncoding;
 use crate::store::{Store, WriteTx as _};
 
 /// Batch bounds: a batch holds what arrived while the previous one was written, at most
@@ -84,7 +85,7 @@ pub async fn fold_and_commit<S: Store, P: LogPublisher + ?Sized>(
     group: &str,
     batch: &[InRecord],
 ) -> Result<BatchReport, Error> {
-    let mut prepared = prepare(batch.to_vec());
+    let mut prepared = prepare(batch.to_vec(), store.raw_encoding());
     fold_prepared_and_commit(store, engine, producer, group, &mut prepared).await
 }
 
@@ -240,7 +241,7 @@ async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
         let pending = prepared.len() + raw.len();
         let full = pending >= limits.max_records.max(1);
         if raw.len() >= PREPARE_CHUNK || (full && !raw.is_empty()) {
-            prepare_pending(&mut raw, &mut prepared).await?;
+            prepare_pending(&mut raw, &mut prepared, store.raw_encoding()).await?;
             continue;
         }
         let lingered = tokio::time::sleep_until(oldest + limits.linger);
@@ -254,7 +255,7 @@ async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
                 let Ok(free) = free else {
                     break;
                 };
-                prepare_pending(&mut raw, &mut prepared).await?;
+                prepare_pending(&mut raw, &mut prepared, store.raw_encoding()).await?;
                 seek_new_assignments(store, consumer, group, &mut assigned).await?;
                 tracing::debug!(records = prepared.len(), "batch read");
                 if ready.send((std::mem::take(&mut prepared), free)).await.is_err() {
@@ -276,16 +277,18 @@ async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
 }
 
 /// Moves the records read but not yet prepared into `prepared`, preparing them on a blocking
-/// thread (pure CPU work: the writer's future keeps running meanwhile).
+/// thread (pure CPU work, raw facts encoded for the store included: the writer's future keeps
+/// running meanwhile).
 async fn prepare_pending(
     raw: &mut Vec<InRecord>,
     prepared: &mut Vec<Prepared>,
+    encoding: RawEncoding,
 ) -> Result<(), Error> {
     if raw.is_empty() {
         return Ok(());
     }
     let chunk = std::mem::take(raw);
-    prepared.extend(tokio::task::spawn_blocking(move || prepare(chunk)).await?);
+    prepared.extend(tokio::task::spawn_blocking(move || prepare(chunk, encoding)).await?);
     Ok(())
 }
 

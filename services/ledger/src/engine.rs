@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Error;
 use crate::chain::{self, DERIVED_CHAIN, Head};
+use crate::raw::RawEncoding;
 use crate::store::{Offsets, Rows, WriteTx};
 
 pub use crate::store::postgres::WRITER_LOCK;
@@ -154,9 +155,10 @@ pub(crate) fn timestamp(unix: i64) -> DateTime<Utc> {
 const CATCH_UP_PAGE: i64 = 10_000;
 
 /// A record made ready for the fold outside the writer lock: its envelope decoded, its digest
-/// and its posting computed. All of that is pure, so the consumer prepares batch N+1 on another
-/// thread while batch N is written ([`prepare`]); only what depends on the join state is left
-/// for [`Engine::fold_batch`].
+/// and its posting computed, its raw bytes encoded for the store ([`crate::raw`]: zstd for
+/// PostgreSQL, so the writer only copies ~1 KB a fact). All of that is pure, so the consumer
+/// prepares batch N+1 on another thread while batch N is written ([`prepare`]); only what
+/// depends on the join state is left for [`Engine::fold_batch`].
 #[derive(Debug)]
 pub struct Prepared {
     pub record: InRecord,
@@ -167,30 +169,42 @@ pub struct Prepared {
 #[derive(Debug)]
 struct PreparedFact {
     account: String,
+    /// As sent: the digest's and the posting's input (kept for a retry).
     raw: Vec<u8>,
     digest: [u8; 32],
-    /// Taken by the fold, like `raw`; a retry decodes and posts the record again.
+    /// How the store wants it (see [`crate::store::Store::raw_encoding`]).
+    wanted: RawEncoding,
+    /// `raw` encoded, taken by the fold into its rows; a retry encodes again.
+    stored: Option<(RawEncoding, Vec<u8>)>,
+    /// Taken by the fold; a retry posts the fact again.
     posting: Option<Result<Posting, PostError>>,
 }
 
 /// Prepares one record (see [`Prepared`]).
-fn prepare_one(record: InRecord) -> Prepared {
+fn prepare_one(record: InRecord, encoding: RawEncoding) -> Prepared {
     let content = decode(record.kind, record.payload.as_deref()).map(|(account, raw)| {
         let digest = fact_digest(&account, &raw);
         let posting = Some(post_raw(&account, &raw));
+        let stored = Some(encoding.encode(&raw));
         PreparedFact {
             account,
             raw,
             digest,
+            wanted: encoding,
+            stored,
             posting,
         }
     });
     Prepared { record, content }
 }
 
-/// Prepares a batch (see [`Prepared`]); CPU-bound, no IO.
-pub fn prepare(batch: Vec<InRecord>) -> Vec<Prepared> {
-    batch.into_iter().map(prepare_one).collect()
+/// Prepares a batch (see [`Prepared`]) for a store that wants raw facts in `encoding`;
+/// CPU-bound, no IO.
+pub fn prepare(batch: Vec<InRecord>, encoding: RawEncoding) -> Vec<Prepared> {
+    batch
+        .into_iter()
+        .map(|r| prepare_one(r, encoding))
+        .collect()
 }
 
 impl Engine {
@@ -243,15 +257,17 @@ impl Engine {
             let parsing = tokio::task::spawn_blocking(move || {
                 page.into_iter()
                     .map(|f| {
-                        let posting = post_raw(&f.ledger, &f.raw);
-                        (f.seq, f.digest, posting)
+                        // A fact that cannot be decoded stops the catch-up: the join state
+                        // would silently miss it.
+                        let raw = crate::raw::decode(f.seq, &f.encoding, f.stored)?;
+                        Ok((f.seq, f.digest, post_raw(&f.ledger, &raw)))
                     })
-                    .collect::<Vec<_>>()
+                    .collect::<Result<Vec<_>, Error>>()
             });
             if full {
                 next = tx.facts_since(last_seq, self.catch_up_page).await?;
             }
-            for (seq, digest, posting) in parsing.await? {
+            for (seq, digest, posting) in parsing.await?? {
                 // A stored fact posted once: it posts again (the rules are pure).
                 match posting {
                     Ok(p) => {
@@ -321,12 +337,6 @@ impl Engine {
             if self.fact_digests.contains(&fact.digest) {
                 continue; // the same bytes again: a no-op by construction
             }
-            if fact.raw.is_empty() {
-                // A retry: an earlier attempt moved the raw bytes into its rows.
-                fact.raw = decode(rec.kind, rec.payload.as_deref())
-                    .map(|(_, raw)| raw)
-                    .unwrap_or_default();
-            }
             let posting = match fact
                 .posting
                 .take()
@@ -353,7 +363,13 @@ impl Engine {
             rows.f_ledger.push(fact.account.clone());
             rows.f_fact_id.push(fact_id.clone());
             rows.f_digest.push(fact.digest.to_vec());
-            rows.f_raw.push(std::mem::take(&mut fact.raw));
+            // A retry: an earlier attempt moved the encoded bytes into its rows.
+            let (encoding, stored) = fact
+                .stored
+                .take()
+                .unwrap_or_else(|| fact.wanted.encode(&fact.raw));
+            rows.f_raw.push(stored);
+            rows.f_encoding.push(encoding);
             report.facts += 1;
 
             let outcome = self.ledger.apply_posting(posting);

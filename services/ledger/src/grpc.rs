@@ -46,7 +46,11 @@ impl<S: Store> Query<S> {
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(db)`
 fn db(e: Error) -> Status {
     tracing::warn!(error = %e, "query failed");
-    Status::internal("the ledger database failed; retry later")
+    match e {
+        // Retrying will not help; the message names the damaged row.
+        Error::CorruptFact { .. } => Status::data_loss(e.to_string()),
+        _ => Status::internal("the ledger database failed; retry later"),
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> Status {

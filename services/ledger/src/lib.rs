@@ -16,6 +16,7 @@ pub mod consumer;
 pub mod engine;
 pub mod grpc;
 pub mod outbox;
+pub mod raw;
 pub mod store;
 pub mod wire;
 
@@ -51,6 +52,12 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("task: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// A stored raw fact that cannot be decoded: the row was damaged after it was written.
+    #[error(
+        "stored fact fact_seq {fact_seq} (ledger_facts) cannot be decoded: {reason}; the row is \
+         damaged: restore it from a backup, or rebuild the ledger from the log"
+    )]
+    CorruptFact { fact_seq: i64, reason: String },
 }
 
 /// How to run one ledger instance.

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::Error;
 use crate::chain::{Canonical, Head, Verification};
+use crate::raw::RawEncoding;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -35,7 +36,9 @@ pub struct Rows {
     pub f_ledger: Vec<String>,
     pub f_fact_id: Vec<String>,
     pub f_digest: Vec<Vec<u8>>,
+    /// The raw fact in `f_encoding` (the store's [`Store::raw_encoding`], or `identity`).
     pub f_raw: Vec<Vec<u8>>,
+    pub f_encoding: Vec<RawEncoding>,
     // entries
     pub e_id: Vec<Uuid>,
     pub e_ledger: Vec<String>,
@@ -69,13 +72,24 @@ pub struct Rows {
     pub o_payload: Vec<Vec<u8>>,
 }
 
-/// A stored fact, as the fold replays it.
+/// A stored fact, as the fold replays it: its raw bytes still in their stored form (decoded by
+/// [`StoredFact::into_raw`] on the catch-up's parsing thread, not on the reading task).
 #[derive(Debug, Clone)]
 pub struct StoredFact {
     pub seq: i64,
     pub ledger: String,
     pub digest: Vec<u8>,
-    pub raw: Vec<u8>,
+    /// The `raw_encoding` column (`identity` or `zstd`).
+    pub encoding: String,
+    /// The `raw` column, in `encoding`.
+    pub stored: Vec<u8>,
+}
+
+impl StoredFact {
+    /// The raw bytes as Stripe sent them, or [`Error::CorruptFact`] naming this fact.
+    pub fn into_raw(self) -> Result<Vec<u8>, Error> {
+        crate::raw::decode(self.seq, &self.encoding, self.stored)
+    }
 }
 
 /// Consumed offsets: (topic, partition) → next offset to fold.
@@ -188,6 +202,13 @@ pub struct StatementRow {
 /// A journal store.
 pub trait Store: Clone + Send + Sync + 'static {
     type Write: WriteTx;
+
+    /// How this store wants raw facts encoded ([`crate::raw`]). The store decides (it is about
+    /// its storage: PostgreSQL's TOAST; SQLite keeps them as sent), but it does not encode: the
+    /// consumer's reader stage does ([`crate::engine::prepare`]), so the CPU work stays off the
+    /// writer's path and [`WriteTx::write`] only copies bytes. Every row says its own encoding,
+    /// so a store reads what any setting wrote.
+    fn raw_encoding(&self) -> RawEncoding;
 
     /// Opens a write transaction holding the store's single-writer lock.
     fn begin_write(&self) -> impl Future<Output = Result<Self::Write, Error>> + Send;

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::Error;
 use crate::chain::{Canonical, CanonicalLine, Head, Verification, Verifier};
+use crate::raw::RawEncoding;
 
 /// Advisory lock key of the single-writer section (`ledgerline` in ASCII).
 pub const WRITER_LOCK: i64 = 0x6c65_6467_6572_6c6e;
@@ -27,19 +28,32 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations"
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    raw_encoding: RawEncoding,
 }
 
 impl PgStore {
     /// A store over an existing pool (migrated by the caller).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            raw_encoding: RawEncoding::Zstd,
+        }
     }
 
     /// Connects and runs the migrations.
     pub async fn connect(url: &str) -> Result<Self, Error> {
         let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self::new(pool))
+    }
+
+    /// This store writing new raw facts in `encoding` (default zstd: compressed rows stay
+    /// inline, see [`crate::raw`]); it reads every encoding whatever this says.
+    pub fn with_raw_encoding(self, encoding: RawEncoding) -> Self {
+        Self {
+            raw_encoding: encoding,
+            ..self
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -55,6 +69,10 @@ pub struct PgWrite {
 
 impl Store for PgStore {
     type Write = PgWrite;
+
+    fn raw_encoding(&self) -> RawEncoding {
+        self.raw_encoding
+    }
 
     async fn begin_write(&self) -> Result<PgWrite, Error> {
         let mut tx = self.pool.begin().await?;
@@ -113,8 +131,9 @@ impl Store for PgStore {
     }
 
     async fn entry(&self, id: Uuid) -> Result<Option<(StoredEntry, Vec<u8>)>, Error> {
-        let sql =
-            format!("SELECT {ENTRY_COLUMNS}, {ENTRY_META} {ENTRY_FROM} WHERE e.entry_id = $1");
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS}, {ENTRY_META}, {ENTRY_RAW} {ENTRY_FROM} WHERE e.entry_id = $1"
+        );
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -123,7 +142,7 @@ impl Store for PgStore {
             return Ok(None);
         };
         let entry = stored_entry_from_row(&row)?;
-        let raw: Vec<u8> = row.try_get(18)?;
+        let raw = crate::raw::decode(row.try_get(18)?, row.try_get(19)?, row.try_get(20)?)?;
         Ok(Some((entry, raw)))
     }
 
@@ -199,7 +218,7 @@ impl Store for PgStore {
 impl WriteTx for PgWrite {
     async fn facts_since(&mut self, after: i64, limit: i64) -> Result<Vec<StoredFact>, Error> {
         let rows = sqlx::query(
-            "SELECT fact_seq, ledger, digest, raw FROM ledger_facts \
+            "SELECT fact_seq, ledger, digest, raw_encoding, raw FROM ledger_facts \
              WHERE fact_seq > $1 ORDER BY fact_seq LIMIT $2",
         )
         .bind(after)
@@ -213,7 +232,8 @@ impl WriteTx for PgWrite {
                     seq: row.try_get(0)?,
                     ledger: row.try_get(1)?,
                     digest: row.try_get(2)?,
-                    raw: row.try_get(3)?,
+                    encoding: row.try_get(3)?,
+                    stored: row.try_get(4)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?)
@@ -302,8 +322,10 @@ const ENTRY_COLUMNS: &str = "e.entry_id, e.ledger, e.rule, e.source_kind, \
     e.recorded_at, \
     (SELECT array_agg(l.line_no ORDER BY l.line_no) FROM journal_lines l WHERE l.entry_id = e.entry_id)";
 
-/// Columns 13..=18 after [`ENTRY_COLUMNS`].
-const ENTRY_META: &str = "m.chain, m.chain_seq, m.chain_hash, f.fact_id, m.recorded_seq, f.raw";
+/// Columns 13..=17 after [`ENTRY_COLUMNS`].
+const ENTRY_META: &str = "m.chain, m.chain_seq, m.chain_hash, f.fact_id, m.recorded_seq";
+/// Columns 18..=20 after [`ENTRY_META`]: the raw fact in its stored form (see [`crate::raw`]).
+const ENTRY_RAW: &str = "f.fact_seq, f.raw_encoding, f.raw";
 const ENTRY_FROM: &str = "FROM journal_entries e \
     JOIN ledger_entry_meta m ON m.entry_id = e.entry_id \
     JOIN ledger_facts f ON f.fact_seq = m.fact_seq";
@@ -494,11 +516,13 @@ async fn insert_facts(
     r: &Rows,
     recorded_at: DateTime<Utc>,
 ) -> Result<(), Error> {
+    let encodings: Vec<&str> = r.f_encoding.iter().map(|e| e.as_str()).collect();
     sqlx::query(
         "INSERT INTO ledger_facts (fact_seq, topic, kafka_partition, kafka_offset, ledger, fact_id, \
-           digest, raw, recorded_at) \
-         SELECT q, t, p, o, l, f, d, w, $9 FROM UNNEST($1::bigint[], $2::text[], $3::int[], \
-           $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::bytea[]) AS x(q, t, p, o, l, f, d, w)",
+           digest, raw, recorded_at, raw_encoding) \
+         SELECT q, t, p, o, l, f, d, w, $9, c FROM UNNEST($1::bigint[], $2::text[], $3::int[], \
+           $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::bytea[], $10::text[]) \
+           AS x(q, t, p, o, l, f, d, w, c)",
     )
     .bind(&r.f_seq)
     .bind(&r.f_topic)
@@ -509,13 +533,15 @@ async fn insert_facts(
     .bind(&r.f_digest)
     .bind(&r.f_raw)
     .bind(recorded_at)
+    .bind(&encodings)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// Binary `COPY` of the facts: their raw JSON is most of the bytes a batch writes, and COPY
-/// carries it without the array encoding of an `UNNEST` parameter.
+/// Binary `COPY` of the facts: their raw JSON (compressed by the reader stage, see
+/// [`crate::raw`]) is most of the bytes a batch writes, and COPY carries it without the array
+/// encoding of an `UNNEST` parameter.
 async fn copy_facts(
     conn: &mut PgConnection,
     r: &Rows,
@@ -524,7 +550,7 @@ async fn copy_facts(
     // Microseconds since 2000-01-01, PostgreSQL's binary timestamptz.
     const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
     let at = recorded_at.timestamp_micros() - PG_EPOCH_MICROS;
-    let size: usize = r.f_raw.iter().map(|x| x.len() + 160).sum();
+    let size: usize = r.f_raw.iter().map(|x| x.len() + 170).sum();
     let mut buf = Vec::with_capacity(size + 32);
     buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
     buf.extend_from_slice(&0i32.to_be_bytes());
@@ -534,7 +560,7 @@ async fn copy_facts(
         buf.extend_from_slice(bytes);
     }
     for i in 0..r.f_seq.len() {
-        buf.extend_from_slice(&9i16.to_be_bytes());
+        buf.extend_from_slice(&10i16.to_be_bytes());
         field(&mut buf, &r.f_seq[i].to_be_bytes());
         field(&mut buf, r.f_topic[i].as_bytes());
         field(&mut buf, &r.f_partition[i].to_be_bytes());
@@ -544,12 +570,13 @@ async fn copy_facts(
         field(&mut buf, &r.f_digest[i]);
         field(&mut buf, &r.f_raw[i]);
         field(&mut buf, &at.to_be_bytes());
+        field(&mut buf, r.f_encoding[i].as_str().as_bytes());
     }
     buf.extend_from_slice(&(-1i16).to_be_bytes());
     let mut copy = conn
         .copy_in_raw(
             "COPY ledger_facts (fact_seq, topic, kafka_partition, kafka_offset, ledger, fact_id, \
-             digest, raw, recorded_at) FROM STDIN (FORMAT binary)",
+             digest, raw, recorded_at, raw_encoding) FROM STDIN (FORMAT binary)",
         )
         .await?;
     copy.send(buf).await?;

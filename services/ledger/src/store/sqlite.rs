@@ -4,7 +4,9 @@
 //! writer lock) with the consumed offsets, append-only tables (triggers), the same chain
 //! links and verification. Differences: amounts are decimal text summed in Rust (SQLite's
 //! `sum` is floating point), and an entry's balance per currency is checked here before it is
-//! written rather than by a database trigger.
+//! written rather than by a database trigger; raw facts are stored as sent (no TOAST here to
+//! avoid, and the file stays readable with the `sqlite3` shell), so this store asks for the
+//! `identity` encoding ([`crate::raw`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -26,6 +28,7 @@ use super::{
 };
 use crate::Error;
 use crate::chain::{Canonical, CanonicalLine, Head, Verification, Verifier};
+use crate::raw::RawEncoding;
 
 /// The migrations of `migrations/sqlite/`, run at start.
 pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -128,7 +131,8 @@ impl WriteTx for SqliteWrite {
                     seq: row.try_get(0)?,
                     ledger: row.try_get(1)?,
                     digest: row.try_get(2)?,
-                    raw: row.try_get(3)?,
+                    encoding: RawEncoding::Identity.as_str().to_owned(),
+                    stored: row.try_get(3)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?)
@@ -166,6 +170,15 @@ impl WriteTx for SqliteWrite {
         let at = micros(recorded_at);
         let conn: &mut SqliteConnection = &mut self.tx;
         for i in 0..r.f_seq.len() {
+            // The raw column holds facts as sent: rows encoded otherwise are decoded first.
+            let raw = match r.f_encoding.get(i).copied().unwrap_or_default() {
+                RawEncoding::Identity => std::borrow::Cow::Borrowed(&r.f_raw[i]),
+                other => std::borrow::Cow::Owned(crate::raw::decode(
+                    r.f_seq[i],
+                    other.as_str(),
+                    r.f_raw[i].clone(),
+                )?),
+            };
             sqlx::query(
                 "INSERT INTO ledger_facts (fact_seq, topic, kafka_partition, kafka_offset, ledger, \
                  fact_id, digest, raw, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -177,7 +190,7 @@ impl WriteTx for SqliteWrite {
             .bind(&r.f_ledger[i])
             .bind(&r.f_fact_id[i])
             .bind(&r.f_digest[i])
-            .bind(&r.f_raw[i])
+            .bind(raw.as_slice())
             .bind(at)
             .execute(&mut *conn)
             .await?;
@@ -450,6 +463,10 @@ struct LineRow {
 
 impl Store for SqliteStore {
     type Write = SqliteWrite;
+
+    fn raw_encoding(&self) -> RawEncoding {
+        RawEncoding::Identity
+    }
 
     async fn begin_write(&self) -> Result<SqliteWrite, Error> {
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
