@@ -16,9 +16,15 @@ use crate::Error;
 /// more per transaction share the recording-day and -month cells' upserts.
 pub const BUILD_ROWS: i32 = 16;
 
-/// How long the builder waits when the queue is empty (or another instance holds the builder
-/// lock) before it looks again.
+/// How often the builder looks at the queue when it has nothing to do.
 const IDLE: Duration = Duration::from_millis(50);
+
+/// The builder lets the queue gather this many statements (or wait [`MAX_WAIT`]) before it
+/// builds: at a low rate every writer batch is small and touches its own keys, so building
+/// each alone costs up to twice the upserts per line (the recording-day and -month cells are
+/// shared by the statements of one build) and competes with the writer for the same cores.
+const BUILD_AT: u64 = 4;
+const MAX_WAIT: Duration = Duration::from_millis(250);
 
 /// Adds up to `max_rows` queued statements to their cells (oldest first) and removes them from
 /// the queue, in one transaction; returns how many it took (0: the queue is empty or another
@@ -37,10 +43,7 @@ pub async fn build_all(pool: &PgPool) -> Result<i64, Error> {
     loop {
         let n = build_once(pool, BUILD_ROWS).await?;
         if n == 0 {
-            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_cells_pending")
-                .fetch_one(pool)
-                .await?;
-            if left == 0 {
+            if queued(pool).await? == 0 {
                 return Ok(total);
             }
             // Another builder holds the lock: let it finish its transaction.
@@ -50,12 +53,29 @@ pub async fn build_all(pool: &PgPool) -> Result<i64, Error> {
     }
 }
 
-/// Builds until `shutdown`. A failed build (the database restarting, say) rolled back as a
-/// whole, so nothing is lost: the builder logs it and tries again.
+/// Builds until `shutdown`, when the queue holds [`BUILD_AT`] statements or its oldest has
+/// waited [`MAX_WAIT`]. A failed build (the database restarting, say) rolled back as a whole,
+/// so nothing is lost: the builder logs it and tries again.
 pub async fn run(pool: PgPool, shutdown: CancellationToken) -> Result<(), Error> {
+    let mut waiting_since: Option<std::time::Instant> = None;
     while !shutdown.is_cancelled() {
         let t = std::time::Instant::now();
-        match build_once(&pool, BUILD_ROWS).await {
+        let step = async {
+            let queued = queued(&pool).await?;
+            let since = *waiting_since.get_or_insert(t);
+            if queued == 0 || (queued < BUILD_AT && since.elapsed() < MAX_WAIT) {
+                if queued == 0 {
+                    waiting_since = None;
+                }
+                return Ok(0);
+            }
+            let n = build_once(&pool, BUILD_ROWS).await?;
+            if n > 0 {
+                waiting_since = None;
+            }
+            Ok::<i32, Error>(n)
+        };
+        match step.await {
             Ok(0) => {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
@@ -73,4 +93,12 @@ pub async fn run(pool: PgPool, shutdown: CancellationToken) -> Result<(), Error>
         }
     }
     Ok(())
+}
+
+/// How many lines statements wait for the builder.
+pub async fn queued<'e, E: PgExecutor<'e>>(exec: E) -> Result<u64, Error> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_cells_pending")
+        .fetch_one(exec)
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }

@@ -84,10 +84,7 @@ impl Store for PgStore {
     }
 
     async fn derived_backlog(&self) -> Result<u64, Error> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_cells_pending")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        crate::cells::queued(&self.pool).await
     }
 
     async fn load_offsets(&self, group: &str) -> Result<Offsets, Error> {
