@@ -12,7 +12,8 @@
 //! `BENCH_WARMUP_SECS` seconds sent first and left out of the statistics (5),
 //! `BENCH_LINGER_MS` / `BENCH_MAX_RECORDS` the ledger's batch limits (its defaults),
 //! `BENCH_PUBLISH=0` the ledger without its outbox publisher, `BENCH_NO_CELLS=1` (an experiment)
-//! the ledger's database without the balance-cell trigger,
+//! the ledger's database without the lines' statement trigger (orphan check, balance keys, the
+//! balance-cells queue),
 //! `BENCH_COMMIT_TIMEOUT_SECS` how long after the last send every fact must be committed (60),
 //! `BENCH_CONSUMER_OPTIONS` extra librdkafka properties for the ledger's consumer
 //! (`key=value,key=value`), `BENCH_SEED` the world's seed (7), `BENCH_LOG` a tracing filter
@@ -280,8 +281,8 @@ async fn run() -> bool {
         .await
         .unwrap();
 
-    // `BENCH_NO_CELLS=1`, an experiment only: the as-of balance cells are not maintained
-    // (their trigger disabled in this run's database), to see what they cost in latency.
+    // `BENCH_NO_CELLS=1`, an experiment only: the lines' statement trigger (orphan check,
+    // balance keys, the cells queue) disabled in this run's database, to see what it costs.
     if env("BENCH_NO_CELLS", 0) == 1 {
         sqlx::query("ALTER TABLE journal_lines DISABLE TRIGGER journal_lines_cells")
             .execute(&ledger.pool)

@@ -555,7 +555,7 @@ async fn a_raw_fact_written_before_the_zstd_migration_reads_back() {
     let mut tx = store.begin_write().await.unwrap();
     let read = tx.facts_since(0, 10).await.unwrap();
     assert_eq!(read.len(), 1);
-    assert_eq!(read[0].clone().into_raw().unwrap(), f.raw);
+    assert_eq!(read[0].clone().take_raw().unwrap(), f.raw);
     let mut engine = Engine::new();
     assert_eq!(engine.catch_up(&mut tx).await.unwrap(), 1);
 }

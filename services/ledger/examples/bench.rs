@@ -167,19 +167,11 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     // The balance cells are built behind the writer (`cells.rs`): how far behind it was when
     // the fold finished, and when it caught up.
-    let queued_at_end: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_cells_pending")
-        .fetch_one(&running.pool)
-        .await?;
+    let queued_at_end = ledgerline_ledger::cells::queued(&running.pool).await?;
     if cells_after {
         ledgerline_ledger::cells::build_all(&running.pool).await?;
     }
-    loop {
-        let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_cells_pending")
-            .fetch_one(&running.pool)
-            .await?;
-        if queued == 0 {
-            break;
-        }
+    while ledgerline_ledger::cells::queued(&running.pool).await? > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let built = t0.elapsed();

@@ -62,11 +62,12 @@ pub async fn run(pool: PgPool, shutdown: CancellationToken) -> Result<(), Error>
         let t = std::time::Instant::now();
         let step = async {
             let queued = queued(&pool).await?;
+            if queued == 0 {
+                waiting_since = None;
+                return Ok(0);
+            }
             let since = *waiting_since.get_or_insert(t);
-            if queued == 0 || (queued < BUILD_AT && since.elapsed() < MAX_WAIT) {
-                if queued == 0 {
-                    waiting_since = None;
-                }
+            if queued < BUILD_AT && since.elapsed() < MAX_WAIT {
                 return Ok(0);
             }
             let n = build_once(&pool, BUILD_ROWS).await?;

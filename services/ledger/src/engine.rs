@@ -256,10 +256,10 @@ impl Engine {
             };
             let parsing = tokio::task::spawn_blocking(move || {
                 page.into_iter()
-                    .map(|f| {
+                    .map(|mut f| {
                         // A fact that cannot be decoded stops the catch-up: the join state
                         // would silently miss it.
-                        let raw = crate::raw::decode(f.seq, &f.encoding, f.stored)?;
+                        let raw = f.take_raw()?;
                         Ok((f.seq, f.digest, post_raw(&f.ledger, &raw)))
                     })
                     .collect::<Result<Vec<_>, Error>>()

@@ -73,7 +73,7 @@ pub struct Rows {
 }
 
 /// A stored fact, as the fold replays it: its raw bytes still in their stored form (decoded by
-/// [`StoredFact::into_raw`] on the catch-up's parsing thread, not on the reading task).
+/// [`StoredFact::take_raw`] on the catch-up's parsing thread, not on the reading task).
 #[derive(Debug, Clone)]
 pub struct StoredFact {
     pub seq: i64,
@@ -86,9 +86,10 @@ pub struct StoredFact {
 }
 
 impl StoredFact {
-    /// The raw bytes as Stripe sent them, or [`Error::CorruptFact`] naming this fact.
-    pub fn into_raw(self) -> Result<Vec<u8>, Error> {
-        crate::raw::decode(self.seq, &self.encoding, self.stored)
+    /// The raw bytes as Stripe sent them (taken out of `stored`), or [`Error::CorruptFact`]
+    /// naming this fact.
+    pub fn take_raw(&mut self) -> Result<Vec<u8>, Error> {
+        crate::raw::decode(self.seq, &self.encoding, std::mem::take(&mut self.stored))
     }
 }
 
