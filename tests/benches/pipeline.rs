@@ -281,10 +281,11 @@ async fn run() -> bool {
         .await
         .unwrap();
 
-    // `BENCH_NO_CELLS=1`, an experiment only: the lines' statement trigger (orphan check,
-    // balance keys, the cells queue) disabled in this run's database, to see what it costs.
+    // `BENCH_NO_CELLS=1`, an experiment only: the lines' statement trigger (balance and
+    // orphan checks, balance keys, the cells queue) disabled in this run's database, to see
+    // what it costs.
     if env("BENCH_NO_CELLS", 0) == 1 {
-        sqlx::query("ALTER TABLE journal_lines DISABLE TRIGGER journal_lines_cells")
+        sqlx::query("ALTER TABLE journal_lines DISABLE TRIGGER journal_lines_inserted")
             .execute(&ledger.pool)
             .await
             .unwrap();

@@ -145,3 +145,111 @@ async fn migrations_run_and_the_journal_enforces_its_invariants() {
         .unwrap_err();
     assert!(db_message(err).contains("append-only"));
 }
+
+/// An entry's lines come in one statement, numbered 0..n-1: a stored entry cannot gain lines
+/// later (not even balanced ones), and the checks hold for a statement of many entries.
+#[tokio::test]
+async fn an_entry_gets_all_its_lines_in_one_statement() {
+    let (pool, _name) = fresh_database("journal_lines_once").await.unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    let ok = post(&pool, &[("a", "usd", "1.00"), ("b", "usd", "-1.00")])
+        .await
+        .unwrap();
+
+    // Two more lines that balance among themselves, added by a later statement: refused.
+    let err = sqlx::query(
+        "INSERT INTO journal_lines (entry_id, line_no, account, currency, amount) \
+         VALUES ($1, 2, 'c', 'usd', 5), ($1, 3, 'd', 'usd', -5)",
+    )
+    .bind(ok)
+    .execute(&pool)
+    .await
+    .unwrap_err();
+    let message = db_message(err);
+    assert!(message.contains("in one statement"), "{message}");
+    assert!(message.contains(&ok.to_string()), "{message}");
+
+    // A gap in the numbering is refused too; a single line never balances (no line is zero).
+    let err = post_numbered(&pool, "gap", &[(0, "a", "2"), (2, "b", "-2")])
+        .await
+        .unwrap_err();
+    assert!(db_message(err).contains("numbered 0 to n-1"));
+    let err = post_numbered(&pool, "single", &[(0, "a", "2")])
+        .await
+        .unwrap_err();
+    assert!(db_message(err).contains("does not balance in usd"));
+
+    // Many entries in one statement: the unbalanced one among good ones is named.
+    let mut tx = pool.begin().await.unwrap();
+    let ids: Vec<Uuid> = (0..50)
+        .map(|i| Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("bulk{i}").as_bytes()))
+        .collect();
+    sqlx::query(
+        "INSERT INTO journal_entries (entry_id, ledger, rule, source_kind, source_id, effective_at) \
+         SELECT i, 'acct_test', 'test.rule', 'event', 'evt_bulk', '2026-03-03 12:00:00+00' \
+           FROM unnest($1::uuid[]) AS i",
+    )
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let err = sqlx::query(
+        "INSERT INTO journal_lines (entry_id, line_no, account, currency, amount) \
+         SELECT i, n, CASE n WHEN 0 THEN 'a' ELSE 'b' END, 'usd', \
+                CASE WHEN n = 0 THEN 3 WHEN i = $2 THEN -2 ELSE -3 END \
+           FROM unnest($1::uuid[]) AS i CROSS JOIN generate_series(0, 1) AS n",
+    )
+    .bind(&ids)
+    .bind(ids[37])
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
+    let message = db_message(err);
+    assert!(
+        message.contains(&format!(
+            "journal entry {} does not balance in usd",
+            ids[37]
+        )),
+        "{message}"
+    );
+    tx.rollback().await.unwrap();
+
+    // Nothing of the refused statements was kept.
+    let lines: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_lines")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(lines, 2);
+}
+
+/// One entry with lines numbered as given (`post` numbers them 0..n-1).
+async fn post_numbered(
+    pool: &PgPool,
+    name: &str,
+    lines: &[(i32, &str, &str)],
+) -> Result<Uuid, sqlx::Error> {
+    let entry_id = Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes());
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO journal_entries (entry_id, ledger, rule, source_kind, source_id, effective_at)
+         VALUES ($1, 'acct_test', 'test.rule', 'event', 'evt_1', '2026-03-03 12:00:00+00')",
+    )
+    .bind(entry_id)
+    .execute(&mut *tx)
+    .await?;
+    let numbers: Vec<i32> = lines.iter().map(|l| l.0).collect();
+    let accounts: Vec<&str> = lines.iter().map(|l| l.1).collect();
+    let amounts: Vec<Decimal> = lines.iter().map(|l| l.2.parse().unwrap()).collect();
+    sqlx::query(
+        "INSERT INTO journal_lines (entry_id, line_no, account, currency, amount) \
+         SELECT $1, n, a, 'usd', m FROM UNNEST($2::int[], $3::text[], $4::numeric[]) AS x(n, a, m)",
+    )
+    .bind(entry_id)
+    .bind(&numbers)
+    .bind(&accounts)
+    .bind(&amounts)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(entry_id)
+}
