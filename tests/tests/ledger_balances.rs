@@ -162,6 +162,52 @@ async fn cell_balances_equal_plain_sums_on_both_axes() {
     assert_eq!(cells::build_once(&pool, 16).await.unwrap(), 0);
 }
 
+/// The builder computes the cells itself (`cells::derive`) and PostgreSQL only upserts them;
+/// the SQL function `ledger_cells_build` is the reference: both give the same cells, to the
+/// row, for the same recordings.
+#[tokio::test]
+async fn the_builder_and_the_sql_function_make_the_same_cells() {
+    let (by_builder, _a) = fresh_database("balances_builder_twin").await.unwrap();
+    let (by_sql, _b) = fresh_database("balances_sql_twin").await.unwrap();
+    for pool in [&by_builder, &by_sql] {
+        MIGRATOR.run(pool).await.unwrap();
+        post_recordings(pool).await;
+    }
+    // Two builds each, so the second adds to cells the first made.
+    assert_eq!(cells::build_once(&by_builder, 2).await.unwrap(), 2);
+    assert_eq!(cells::build_once(&by_builder, 16).await.unwrap(), 4);
+    for n in [2, 16] {
+        sqlx::query("SELECT ledger_cells_build($1)")
+            .bind(n)
+            .execute(&by_sql)
+            .await
+            .unwrap();
+    }
+    let all_cells = "SELECT k.ledger, k.account, k.currency, c.grain::text, c.tier::text, \
+                            c.bucket, c.recorded, c.amount \
+                       FROM ledger_balance_cells c JOIN ledger_balance_keys k USING (key_id) \
+                      ORDER BY 1, 2, 3, 4, 5, 6, 7";
+    type CellRow = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        DateTime<Utc>,
+        DateTime<Utc>,
+        Decimal,
+    );
+    let a: Vec<CellRow> = sqlx::query_as(all_cells)
+        .fetch_all(&by_builder)
+        .await
+        .unwrap();
+    let b: Vec<CellRow> = sqlx::query_as(all_cells).fetch_all(&by_sql).await.unwrap();
+    assert!(a.len() > 1000, "{} cells", a.len());
+    assert_eq!(a, b);
+    assert_eq!(queued(&by_builder).await, 0);
+    assert_eq!(queued(&by_sql).await, 0);
+}
+
 /// One builder at a time: while a transaction holds the builder's lock, another call takes
 /// nothing (instead of racing its upserts), and the queue waits for the next call.
 #[tokio::test]
