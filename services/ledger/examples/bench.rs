@@ -8,7 +8,9 @@
 //!     cargo run --release -p ledgerline-ledger --example bench -- 200000
 //!
 //! `BENCH_PUBLISH=1` also runs the outbox publisher; `BENCH_BATCH=n` sets the batch size;
-//! `BENCH_CELLS=after` builds the balance cells after the fold instead of beside it.
+//! `BENCH_CELLS=after` builds the balance cells after the fold instead of beside it;
+//! `BENCH_ASOF=n` runs n as-of balance queries a second during the fold and reports their
+//! latency.
 //! After the fold it times a restart's rebuild of the core state from the stored facts.
 #![allow(
     clippy::print_stderr,
@@ -146,6 +148,20 @@ async fn main() -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let t0 = Instant::now();
     let running = ledgerline_ledger::start(config, stop.clone()).await?;
+    // `BENCH_ASOF=n`: n as-of balance queries a second while the fold runs (one key each, the
+    // keys with the most lines first), to see what an auditor waits while the ledger ingests.
+    let asof_qps: u64 = std::env::var("BENCH_ASOF")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let asof_stop = CancellationToken::new();
+    let asof = (asof_qps > 0).then(|| {
+        tokio::spawn(asof_while_folding(
+            running.pool.clone(),
+            asof_qps,
+            asof_stop.clone(),
+        ))
+    });
     let mut first: Option<(Instant, i64)> = None;
     loop {
         let done: i64 = sqlx::query_scalar(
@@ -162,6 +178,20 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let total = t0.elapsed();
+    asof_stop.cancel();
+    if let Some(task) = asof {
+        let (mut took, max_queued) = task.await??;
+        took.sort_unstable();
+        let at = |q: usize| took.get((took.len() * q / 100).min(took.len().saturating_sub(1)));
+        eprintln!(
+            "as-of during the fold: {} queries, p50 {:.2?}, p99 {:.2?}, max {:.2?}; up to \
+             {max_queued} lines statements queued for the cells",
+            took.len(),
+            at(50).copied().unwrap_or_default(),
+            at(99).copied().unwrap_or_default(),
+            took.last().copied().unwrap_or_default(),
+        );
+    }
     let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_entries")
         .fetch_one(&running.pool)
         .await?;
@@ -207,4 +237,45 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// As-of balances (effective now, one key each) at `qps` until `stop`; their latencies and the
+/// longest cells queue seen.
+async fn asof_while_folding(
+    pool: sqlx::PgPool,
+    qps: u64,
+    stop: CancellationToken,
+) -> anyhow::Result<(Vec<Duration>, u64)> {
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / qps.max(1)));
+    let (mut took, mut max_queued, mut n) = (Vec::new(), 0, 0usize);
+    let mut keys: Vec<(String, String, String)> = Vec::new();
+    while !stop.is_cancelled() {
+        tick.tick().await;
+        if keys.is_empty() || n % 500 == 0 {
+            keys = sqlx::query_as(
+                "SELECT ledger, account, currency FROM ledger_balance_keys ORDER BY key_id LIMIT 20",
+            )
+            .fetch_all(&pool)
+            .await?;
+            if keys.is_empty() {
+                continue;
+            }
+        }
+        if n % 10 == 0 {
+            max_queued = max_queued.max(ledgerline_ledger::cells::queued(&pool).await?);
+        }
+        let (ledger, account, currency) = keys[n % keys.len()].clone();
+        n += 1;
+        let q = ledgerline_ledger::balances::BalanceQuery {
+            ledger,
+            account,
+            currency,
+            effective_as_of: Some(chrono::Utc::now()),
+            recorded_as_of: None,
+        };
+        let t = Instant::now();
+        ledgerline_ledger::balances::balances(&pool, &q).await?;
+        took.push(t.elapsed());
+    }
+    Ok((took, max_queued))
 }
