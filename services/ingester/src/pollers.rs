@@ -2,11 +2,13 @@
 //! `delivery_success=false` gap fill, balance-transaction polling with its look-back,
 //! payout composition, and backfill. Every cursor moves only after Kafka acknowledged.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ledgerline_proto::stripe::v1::{IngestSource, PayoutCompositionRecord};
 use ledgerline_stripe::{Client, RawObject, StripeError};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::IngesterError;
 use crate::filters::Filters;
@@ -181,6 +183,20 @@ pub struct EventCursor {
 pub struct BtCursor {
     /// Everything created before this was published at least once.
     pub created: i64,
+    /// The transactions created in the second `created` that were published, each with the
+    /// digest ([`bt_digest`]) of the JSON last published. Every poll re-reads that second
+    /// (Stripe's `created` has one-second resolution: more may still appear in it); a re-read
+    /// whose JSON is unchanged is not published again, a changed one is. Absent in cursors
+    /// saved before it existed: their second is published once more.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub published: BTreeMap<String, String>,
+}
+
+/// The digest a [`BtCursor`] keeps of a balance transaction's raw JSON: the first 128 bits of
+/// its SHA-256, in hex.
+pub fn bt_digest(raw: &[u8]) -> String {
+    let d = Sha256::digest(raw);
+    hex::encode(&d[..16])
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -478,56 +494,78 @@ impl Ctx {
         Some((self.publisher.balance_transaction(&rec), head))
     }
 
-    /// Publishes `objs` (oldest first) in chunks; tracks pending ones; advances the cursor
-    /// when `advance`.
+    /// Publishes `objs` (oldest first) in chunks, except those created in `cursor`'s second
+    /// whose JSON is the one it records as published; tracks pending ones; records what it
+    /// published in `cursor` (moving it to the newest second read when `advance`) and saves
+    /// it after each acknowledged chunk that changed it. Returns the number published.
     async fn publish_bts(
         &self,
         scope: &Scope,
         objs: &[RawObject],
         source: IngestSource,
+        cursor: &mut BtCursor,
         advance: bool,
     ) -> Result<usize, IngesterError> {
+        let mut n = 0;
         for chunk in objs.chunks(CHUNK) {
             let mut out = Vec::with_capacity(chunk.len());
+            let mut published = Vec::with_capacity(chunk.len());
             let mut pending = Vec::new();
             let mut available = Vec::new();
             for o in chunk {
-                if let Some((rec, head)) = self.bt_outgoing(scope, o, source) {
-                    match head.status.as_deref() {
-                        Some("pending") => {
-                            pending.push((o.id.clone(), o.created, head.available_on))
-                        }
-                        _ => available.push(o.id.clone()),
-                    }
-                    out.push(rec);
+                let Some((rec, head)) = self.bt_outgoing(scope, o, source) else {
+                    continue;
+                };
+                // Unchanged ones keep their pending state in step too (idempotent).
+                match head.status.as_deref() {
+                    Some("pending") => pending.push((o.id.clone(), o.created, head.available_on)),
+                    _ => available.push(o.id.clone()),
                 }
+                let digest = bt_digest(&o.raw);
+                if o.created == cursor.created && cursor.published.get(&o.id) == Some(&digest) {
+                    continue;
+                }
+                out.push(rec);
+                published.push((o, digest));
             }
             self.publisher.send_all(&out).await?;
+            n += out.len();
             self.store.upsert_pending_bts(&scope.key, &pending).await?;
             self.store
                 .delete_pending_bts(&scope.key, &available)
                 .await?;
-            if advance && let Some(last) = chunk.last() {
+            let mut changed = false;
+            if advance
+                && let Some(last) = chunk.last()
+                && last.created > cursor.created
+            {
+                cursor.created = last.created;
+                cursor.published.clear();
+                changed = true;
+            }
+            for (o, digest) in published {
+                if o.created == cursor.created {
+                    cursor.published.insert(o.id.clone(), digest);
+                    changed = true;
+                }
+            }
+            if changed {
                 self.store
-                    .save_cursor(
-                        &scope.key,
-                        "balance_transactions",
-                        &BtCursor {
-                            created: last.created,
-                        },
-                    )
+                    .save_cursor(&scope.key, "balance_transactions", cursor)
                     .await?;
                 self.metrics
-                    .cursor(&scope.key, "balance_transactions", last.created);
+                    .cursor(&scope.key, "balance_transactions", cursor.created);
             }
         }
-        Ok(objs.len())
+        Ok(n)
     }
 
-    /// New balance transactions since the cursor (ties at the cursor's second re-read),
-    /// oldest first, memory bounded by `walk_buffer`.
+    /// New balance transactions since the cursor, oldest first, memory bounded by
+    /// `walk_buffer`. The cursor's second is re-read (more may appear in it), but only the
+    /// transactions of it that are new or whose JSON changed are published again.
+    /// Returns the number read.
     pub async fn poll_balance_transactions(&self, scope: &Scope) -> Result<usize, IngesterError> {
-        let cursor: BtCursor = self
+        let mut cursor: BtCursor = self
             .store
             .cursor(&scope.key, "balance_transactions")
             .await?
@@ -541,8 +579,18 @@ impl Ctx {
             )
             .await?;
         while let Some(chunk) = walk.next_chunk().await? {
-            self.publish_bts(scope, &chunk, IngestSource::BalanceTransactionsApi, true)
-                .await?;
+            self.publish_bts(
+                scope,
+                &chunk,
+                IngestSource::BalanceTransactionsApi,
+                &mut cursor,
+                true,
+            )
+            .await?;
+        }
+        if cursor.created > 0 {
+            self.metrics
+                .cursor(&scope.key, "balance_transactions", cursor.created);
         }
         Ok(walk.info.objects)
     }
@@ -565,6 +613,13 @@ impl Ctx {
             return Ok(0);
         }
         let pending = self.store.pending_bt_ids(&scope.key).await?;
+        // Those in the cursor's second are recorded there as published in their new version,
+        // so that the next poll's re-read of that second does not publish them again.
+        let mut cursor: BtCursor = self
+            .store
+            .cursor(&scope.key, "balance_transactions")
+            .await?
+            .unwrap_or_default();
         let mut n = 0;
         let mut walk = self
             .oldest_first(
@@ -584,7 +639,13 @@ impl Ctx {
                 })
                 .collect();
             n += self
-                .publish_bts(scope, &changed, IngestSource::BalanceTransactionsApi, false)
+                .publish_bts(
+                    scope,
+                    &changed,
+                    IngestSource::BalanceTransactionsApi,
+                    &mut cursor,
+                    false,
+                )
                 .await?;
         }
         Ok(n)

@@ -1,0 +1,265 @@
+//! Balance-transaction polling publishes each version of a balance transaction once: poll
+//! rounds (`poll_balance_transactions` + a forced `recheck_pending`, as the ingester's round
+//! runs them) over a stripe-sim world with pending transactions, on the platform and on a
+//! connected account, against the real Kafka and PostgreSQL. A round over an unchanged world
+//! puts nothing on the topic — not even the transactions created in the cursor's second, which
+//! every poll re-reads — and a transaction that turns `available` is published again, once.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ledgerline_bus::{KafkaConfig, TopicSpec, ensure_topics};
+use ledgerline_ingester::metrics::Metrics;
+use ledgerline_ingester::pollers::{Ctx, DEFAULT_WALK_BUFFER, Scope};
+use ledgerline_ingester::publish::Publisher;
+use ledgerline_ingester::store::Store;
+use ledgerline_proto::stripe::v1::{BalanceTransactionRecord, BalanceTransactionStatus};
+use ledgerline_stripe::{ApiKey, Client, ClientConfig};
+use ledgerline_stripe_sim::http::{ClockConfig, DEFAULT_TEST_KEY, SimConfig, SimServer};
+use ledgerline_stripe_sim::object::{ObjectKind, SimObject};
+use ledgerline_stripe_sim::world::{World, WorldConfig};
+use prost::Message as _;
+
+const DAY: i64 = 86_400;
+
+/// A world's balance transaction: (account, id) → (created, available_on).
+type Bts = HashMap<(String, String), (i64, Option<i64>)>;
+
+fn pending_at(available_on: Option<i64>, t: i64) -> bool {
+    available_on.is_some_and(|a| a > t)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Poll(i64),
+    Recheck(i64),
+}
+
+/// What each balance transaction's records must be: one when first listed, one more when a
+/// transaction published `pending` is read `available` — by a poll (only the cursor's second,
+/// the newest `created` published, is re-read) or by the look-back. Nothing else.
+#[derive(Default)]
+struct Model {
+    /// (account, id) → published `pending`.
+    published: HashMap<(String, String), bool>,
+    /// Account → newest `created` published.
+    cursor: HashMap<String, i64>,
+    /// Changes caught by a poll's re-read of the cursor's second, and by the look-back in it.
+    tie_by_poll: usize,
+    tie_by_recheck: usize,
+}
+
+impl Model {
+    fn step(&mut self, bts: &Bts, step: Step) -> i64 {
+        let mut n = 0;
+        let mut newest: HashMap<String, i64> = HashMap::new();
+        for (key, (created, avail)) in bts {
+            let at_cursor = self.cursor.get(&key.0) == Some(created);
+            match (step, self.published.get(key).copied()) {
+                (Step::Poll(t), None) if *created <= t => {
+                    self.published.insert(key.clone(), pending_at(*avail, t));
+                    let e = newest.entry(key.0.clone()).or_insert(*created);
+                    *e = (*e).max(*created);
+                    n += 1;
+                }
+                (Step::Poll(t), Some(true)) if at_cursor && !pending_at(*avail, t) => {
+                    self.published.insert(key.clone(), false);
+                    self.tie_by_poll += 1;
+                    n += 1;
+                }
+                (Step::Recheck(t), Some(true)) if !pending_at(*avail, t) => {
+                    self.published.insert(key.clone(), false);
+                    if at_cursor {
+                        self.tie_by_recheck += 1;
+                    }
+                    n += 1;
+                }
+                _ => {}
+            }
+        }
+        for (acct, c) in newest {
+            let e = self.cursor.entry(acct).or_insert(c);
+            *e = (*e).max(c);
+        }
+        n
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_balance_transactions_are_not_republished_and_changed_ones_are_once() {
+    let world = World::generate(&WorldConfig {
+        connected_accounts: 1,
+        days: Some(8),
+        ..WorldConfig::with_facts(57, 600)
+    });
+    let start = world.config.start;
+    let connected = world
+        .objects
+        .iter()
+        .find(|o| o.kind == ObjectKind::Account)
+        .map(|o| o.id.clone())
+        .unwrap();
+    let bts: Bts = world
+        .objects
+        .iter()
+        .filter(|o: &&SimObject| o.kind == ObjectKind::BalanceTransaction)
+        .map(|o| {
+            let acct = o
+                .account
+                .clone()
+                .unwrap_or_else(|| common::PLATFORM.to_owned());
+            ((acct, o.id.clone()), (o.created, o.available_on))
+        })
+        .collect();
+    // t1: the platform's newest transaction then is pending (so it is in the cursor's second
+    // while pending); t2: it is available; t3: everything is.
+    let platform_newest = |t: i64| {
+        bts.iter()
+            .filter(|((a, _), (c, _))| a == common::PLATFORM && *c <= t)
+            .map(|(_, v)| *v)
+            .max_by_key(|(c, _)| *c)
+    };
+    let t1 = (0..48)
+        .map(|h| start + 3 * DAY + h * 3_600)
+        .find(|t| platform_newest(*t).is_some_and(|(_, avail)| pending_at(avail, *t)))
+        .unwrap();
+    let t2 = platform_newest(t1).unwrap().1.unwrap();
+    let t3 = world.truth.end + 60 * DAY;
+    let sim = SimServer::start(
+        SimConfig {
+            clock: ClockConfig {
+                start: Some(t1),
+                speed: 0,
+            },
+            ..SimConfig::default()
+        },
+        world.objects,
+    )
+    .await
+    .unwrap();
+    let db_url = common::fresh_database_url().await;
+    let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
+    ledgerline_ingester::MIGRATOR.run(&pool).await.unwrap();
+    let topics = ledgerline_bus::Topics::with_prefix(
+        ledgerline_tests::unique_name("btrepub").to_lowercase() + ".",
+    );
+    let topic = topics.stripe_balance_transactions();
+    let kafka = KafkaConfig::new(ledgerline_tests::kafka_bootstrap_servers(), "bt-republish");
+    ensure_topics(&kafka.admin().unwrap(), &[TopicSpec::new(topic.clone(), 1)])
+        .await
+        .unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let ctx = Ctx {
+        store: Store::new(pool.clone()),
+        publisher: Publisher::new(
+            kafka.idempotent_producer().unwrap(),
+            topics.clone(),
+            metrics.clone(),
+        ),
+        metrics,
+        filters: Arc::new(Default::default()),
+        walk_buffer: DEFAULT_WALK_BUFFER,
+    };
+    let mut client = ClientConfig::new(sim.base_url(), ApiKey::parse(DEFAULT_TEST_KEY).unwrap());
+    client.requests_per_sec = Some(0);
+    let client = Client::new(client).unwrap();
+    let scopes = [
+        Scope {
+            key: format!("default/test/{}", common::PLATFORM),
+            client: client.clone(),
+            account: common::PLATFORM.to_owned(),
+            stripe_account: None,
+        },
+        Scope {
+            key: format!("default/test/{connected}"),
+            client,
+            account: connected.clone(),
+            stripe_account: Some(connected.clone()),
+        },
+    ];
+
+    // Rounds as the ingester runs them (a poll, then the look-back), rounds over an unchanged
+    // world, and a clock that moves between a poll and the look-back (the look-back then
+    // catches transactions of the cursor's second the next poll re-reads).
+    use Step::{Poll, Recheck};
+    let steps = [
+        Poll(t1),
+        Recheck(t1),
+        Poll(t1),
+        Recheck(t1),
+        Poll(t2),
+        Recheck(t2),
+        Poll(t2),
+        Recheck(t2),
+        Poll(t2),
+        Recheck(t3),
+        Poll(t3),
+        Recheck(t3),
+        Poll(t3),
+        Recheck(t3),
+    ];
+    let mut model = Model::default();
+    let mut total = 0i64;
+    for (i, step) in steps.into_iter().enumerate() {
+        let (Poll(now) | Recheck(now)) = step;
+        sim.handle().set_now(now);
+        for scope in &scopes {
+            match step {
+                Poll(_) => {
+                    ctx.poll_balance_transactions(scope).await.unwrap();
+                }
+                Recheck(_) => {
+                    ctx.recheck_pending(scope, now, true).await.unwrap();
+                }
+            }
+        }
+        let on_topic = common::topic_records(&topic);
+        let want = model.step(&bts, step);
+        println!(
+            "step {i} {step:?}: {} records published, {want} expected",
+            on_topic - total
+        );
+        assert_eq!(on_topic - total, want, "step {i} {step:?}");
+        total = on_topic;
+    }
+    assert!(
+        model.tie_by_poll > 0 && model.tie_by_recheck > 0,
+        "the world must have pending transactions in the cursor's second that turn available \
+         while a poll re-reads them ({}) and before the look-back reads them ({})",
+        model.tie_by_poll,
+        model.tie_by_recheck
+    );
+
+    // Every transaction: one record while pending (if it ever was seen pending), one available.
+    let records = common::consume_all(&topic, std::time::Duration::from_secs(3)).await;
+    let mut seen: HashMap<(String, String), Vec<i32>> = HashMap::new();
+    for (_, v) in &records {
+        let r = BalanceTransactionRecord::decode(v.as_slice()).unwrap();
+        seen.entry((r.account, r.balance_transaction_id))
+            .or_default()
+            .push(r.observed_status);
+    }
+    assert_eq!(seen.len(), bts.len());
+    let (pending, available) = (
+        BalanceTransactionStatus::Pending as i32,
+        BalanceTransactionStatus::Available as i32,
+    );
+    for (key, statuses) in &seen {
+        let (created, avail) = bts[key];
+        let first = [t1, t2, t3].into_iter().find(|t| created <= *t).unwrap();
+        let want = if pending_at(avail, first) {
+            vec![pending, available]
+        } else {
+            vec![available]
+        };
+        assert_eq!(
+            statuses, &want,
+            "{key:?} created {created} available {avail:?}"
+        );
+    }
+    assert!(seen.keys().any(|(a, _)| *a == connected));
+    sim.shutdown().await;
+}
