@@ -280,7 +280,8 @@ impl DemoArgs {
                 stopped_clock = true;
             }
             let (published, folded) = pipeline.progress().await?;
-            let done = missing.is_empty() && folded >= published;
+            let (entries, unpublished) = pipeline.entries_published().await?;
+            let done = missing.is_empty() && folded >= published && unpublished == 0;
             if last_print.elapsed() >= Duration::from_secs(1) {
                 last_print = Instant::now();
                 let pct = (now.min(end) - start)
@@ -302,7 +303,7 @@ impl DemoArgs {
                 if since.elapsed() >= Duration::from_millis(1_500) {
                     writeln!(
                         out,
-                        "[{:>5.1} s] every fact is in the books: {folded} records folded",
+                        "[{:>5.1} s] every fact is in the books: {folded} records folded, {entries} entries published on ledger.entries.v1",
                         started.elapsed().as_secs_f32(),
                     )?;
                     return Ok(true);

@@ -84,6 +84,7 @@ impl Pipeline {
             EmbeddedConfig {
                 topics: topics.clone(),
                 group_id: GROUP.into(),
+                partitions: PARTITIONS,
                 grpc_addr: config.grpc.as_ref().map(|g| g.0),
                 tokens: config.grpc.map(|g| g.1).unwrap_or_default(),
                 ..EmbeddedConfig::default()
@@ -152,6 +153,22 @@ impl Pipeline {
             .map(|(_, o)| *o)
             .sum();
         Ok((published, folded))
+    }
+
+    /// Records on the log's `ledger.entries.v1` (published entries, at least once), and the
+    /// committed entries still waiting in the ledger's outbox.
+    pub async fn entries_published(&self) -> Result<(i64, i64), Error> {
+        let published = self
+            .log
+            .end_offsets(&self.topics.ledger_entries())
+            .iter()
+            .sum();
+        let waiting = self
+            .store
+            .outbox_len()
+            .await
+            .map_err(|e| failed("reading the ledger's outbox", e))?;
+        Ok((published, waiting))
     }
 
     /// Stops everything and waits for it.

@@ -1,6 +1,7 @@
 //! `ledgerline demo` end to end, as the binary: a small world agrees with stripe-sim's ground
-//! truth (exit 0); a fact the simulator never shows, or a ground truth off by one unit, makes
-//! the books disagree (exit 2).
+//! truth (exit 0) and its entries are published on the embedded log's `ledger.entries.v1`; a
+//! fact the simulator never shows, or a ground truth off by one unit, makes the books disagree
+//! (exit 2).
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
@@ -31,6 +32,14 @@ fn the_demo_agrees_with_the_ground_truth_and_fails_when_it_should_not() {
     let (code, out) = demo(&[]);
     assert_eq!(code, 0, "the demo failed:\n{out}");
     assert!(out.contains("every fact is in the books"), "{out}");
+    // The ledger's outbox was emptied onto the embedded log's ledger.entries.v1.
+    let published: u64 = out
+        .split(" entries published on ledger.entries.v1")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(published > 100, "entries published: {published}\n{out}");
     assert!(
         out.contains("trial balance of acct_1LedgerlineSimPlat"),
         "{out}"

@@ -4,7 +4,9 @@
 //! the core ([`engine`]), and stores entries, lines, raw facts, conflicts and hash-chain links
 //! together with the consumed offsets, in one transaction per bounded batch, in a [`Store`]
 //! ([`store`]: PostgreSQL); publishes committed entries to `ledger.entries.v1` through a transactional
-//! outbox ([`outbox`]); serves the auditors' `LedgerQuery` gRPC API ([`grpc`]).
+//! outbox ([`outbox`]); serves the auditors' `LedgerQuery` gRPC API ([`grpc`]). The embedded
+//! mode ([`start_embedded`]): the same over SQLite and the in-process log
+//! ([`embedded_outbox`] publishes its outbox).
 //!
 //! Architecture invariant: never calls Stripe; never posts by rules of its own (the core's
 //! `Ledger` is the join engine, restored from the stored facts).
@@ -13,6 +15,7 @@ pub mod balances;
 pub mod cells;
 pub mod chain;
 pub mod consumer;
+pub mod embedded_outbox;
 pub mod engine;
 pub mod grpc;
 pub mod outbox;
@@ -191,6 +194,9 @@ pub struct EmbeddedConfig {
     /// The ledger's consumer group on the embedded log (and the key of its stored offsets).
     pub group_id: String,
     pub batch: BatchLimits,
+    /// Partitions of the topics the ledger creates in the log if missing (an existing topic
+    /// keeps its partitions).
+    pub partitions: i32,
     /// gRPC listen address; `None` serves no gRPC.
     pub grpc_addr: Option<SocketAddr>,
     pub tokens: Vec<(String, Role)>,
@@ -202,6 +208,7 @@ impl Default for EmbeddedConfig {
             topics: Topics::default(),
             group_id: "ledgerline-ledger".into(),
             batch: BatchLimits::default(),
+            partitions: 3,
             grpc_addr: None,
             tokens: Vec::new(),
         }
@@ -215,19 +222,31 @@ pub struct EmbeddedRunning {
     pub task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
-/// Starts the ledger over `store` and the embedded `log` (the fold and, if configured, the
-/// gRPC API); they stop at `shutdown`. Entries are kept in the store's outbox table, not
-/// published (nothing consumes `ledger.entries.v1` in the embedded mode).
-pub async fn start_embedded<S: Store>(
-    store: S,
+/// Starts the ledger over the SQLite `store` and the embedded `log`: creates missing topics,
+/// then runs the fold, the outbox publisher ([`embedded_outbox`]: committed entries onto the
+/// log's `ledger.entries.v1`, then out of the outbox, at least once, as [`start`] does with
+/// Kafka) and, if configured, the gRPC API; they stop at `shutdown`, and the first to fail
+/// stops the others and is the task's result.
+pub async fn start_embedded(
+    store: SqliteStore,
     log: ledgerline_bus::EmbeddedLog,
     config: EmbeddedConfig,
     shutdown: CancellationToken,
 ) -> Result<EmbeddedRunning, Error> {
     let events = config.topics.stripe_events();
     let bts = config.topics.stripe_balance_transactions();
+    let entries = config.topics.ledger_entries();
+    for t in [&events, &bts, &entries] {
+        log.create_topic(t, config.partitions)?;
+    }
     let consumer = log.consumer(&config.group_id, &[events.as_str(), bts.as_str()])?;
     let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(embedded_outbox::run(
+        store.clone(),
+        log.clone(),
+        entries,
+        shutdown.clone(),
+    ));
     {
         let (store, group, batch, shutdown) = (
             store.clone(),

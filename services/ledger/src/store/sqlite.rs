@@ -108,6 +108,61 @@ impl SqliteStore {
     }
 }
 
+/// One row of the transactional outbox (`ledger_outbox`): a committed entry waiting to be
+/// published on `ledger.entries.v1` ([`crate::embedded_outbox`]).
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub seq: i64,
+    /// `{ledger}/{entry id}`.
+    pub key: String,
+    /// The entry as a `JournalEntry` protobuf.
+    pub payload: Vec<u8>,
+}
+
+impl SqliteStore {
+    /// The `limit` oldest outbox rows, by `outbox_seq`.
+    pub async fn outbox_batch(&self, limit: i64) -> Result<Vec<OutboxRow>, Error> {
+        let rows = sqlx::query(
+            "SELECT outbox_seq, record_key, payload FROM ledger_outbox \
+             ORDER BY outbox_seq LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxRow {
+                    seq: r.try_get(0)?,
+                    key: r.try_get(1)?,
+                    payload: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes the outbox rows with `first <= outbox_seq <= last` (one statement); returns
+    /// how many. A batch of [`Self::outbox_batch`] is such a range whole: `outbox_seq` is
+    /// assigned by the single writer (`AUTOINCREMENT`, never reused), so a row committed after
+    /// the batch was read has a larger one.
+    pub async fn delete_outbox(&self, first: i64, last: i64) -> Result<u64, Error> {
+        Ok(
+            sqlx::query("DELETE FROM ledger_outbox WHERE outbox_seq BETWEEN ? AND ?")
+                .bind(first)
+                .bind(last)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// How many outbox rows wait to be published.
+    pub async fn outbox_len(&self) -> Result<i64, Error> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM ledger_outbox")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}
+
 /// A `BEGIN IMMEDIATE` transaction: SQLite's single writer.
 #[derive(Debug)]
 pub struct SqliteWrite {
