@@ -27,8 +27,8 @@ use sqlx::{PgExecutor, Row};
 
 pub use crate::store::{BalanceQuery, BalanceRow};
 
-/// Start of the UTC month, day and hour of `t`.
-fn buckets(t: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) {
+/// Start of the UTC month, day and hour of `t` (also the cells' buckets, [`crate::cells::derive`]).
+pub(crate) fn buckets(t: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) {
     let day = Utc
         .with_ymd_and_hms(t.year(), t.month(), t.day(), 0, 0, 0)
         .single()

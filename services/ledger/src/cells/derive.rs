@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike as _, NaiveDate, TimeZone as _, Timelike as _, Utc};
+use chrono::{DateTime, Timelike as _, Utc};
 use rust_decimal::Decimal;
 
 /// One cell's share of a build: its key (`ledger_balance_cells` columns) and the amount to add.
@@ -36,17 +36,9 @@ pub struct Cells {
 
 /// Start of the UTC minute, hour, day and month of `t`.
 fn truncations(t: DateTime<Utc>) -> [DateTime<Utc>; 4] {
-    let day_start = NaiveDate::from_ymd_opt(t.year(), t.month(), t.day())
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| Utc.from_utc_datetime(&d))
-        .unwrap_or(t);
-    let month_start = NaiveDate::from_ymd_opt(t.year(), t.month(), 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| Utc.from_utc_datetime(&d))
-        .unwrap_or(day_start);
-    let hour = day_start + chrono::Duration::hours(i64::from(t.hour()));
+    let (month, day, hour) = crate::balances::buckets(t);
     let minute = hour + chrono::Duration::minutes(i64::from(t.minute()));
-    [minute, hour, day_start, month_start]
+    [minute, hour, day, month]
 }
 
 /// The cells of `postings` (key id, effective, recorded, amount).

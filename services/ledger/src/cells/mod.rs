@@ -105,15 +105,36 @@ struct QueuedStatement {
 }
 
 impl QueuedStatement {
+    /// The row's arrays, which must be parallel: a posting missing from one of them would be
+    /// left out of its cells, so a row whose arrays differ in length is an error.
     fn from_row(r: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
+        let q = Self {
             account: r.try_get(0)?,
             currency: r.try_get(1)?,
             ledger: r.try_get(2)?,
             effective: r.try_get(3)?,
             recorded: r.try_get(4)?,
             amount: r.try_get(5)?,
-        })
+        };
+        let n = q.amount.len();
+        if [
+            q.account.len(),
+            q.currency.len(),
+            q.ledger.len(),
+            q.effective.len(),
+            q.recorded.len(),
+        ]
+        .iter()
+        .any(|&len| len != n)
+        {
+            return Err(sqlx::Error::Protocol(
+                "a ledger_cells_pending row's arrays differ in length (the lines trigger writes them \
+                 parallel, so the row was changed by hand): restore it from its recording's \
+                 journal lines; the builder retries until then"
+                    .into(),
+            ));
+        }
+        Ok(q)
     }
 }
 
@@ -127,18 +148,9 @@ fn key_indexes(queued: &[QueuedStatement]) -> (Vec<Key<'_>>, Vec<Posting>) {
     let mut keys = Vec::new();
     let mut postings = Vec::new();
     for q in queued {
-        let n = q.amount.len();
-        for i in 0..n {
-            let (Some(a), Some(c), Some(l), Some(e), Some(r), Some(m)) = (
-                q.account.get(i),
-                q.currency.get(i),
-                q.ledger.get(i),
-                q.effective.get(i),
-                q.recorded.get(i),
-                q.amount.get(i),
-            ) else {
-                continue;
-            };
+        let columns = q.account.iter().zip(&q.currency).zip(&q.ledger);
+        let values = q.effective.iter().zip(&q.recorded).zip(&q.amount);
+        for (((a, c), l), ((e, r), m)) in columns.zip(values) {
             let key = (a.as_str(), c.as_str(), l.as_str());
             let k = *index.entry(key).or_insert_with(|| {
                 keys.push(key);
