@@ -2,8 +2,9 @@
 //! the account (and its connected accounts) with the key in `STRIPE_API_KEY` — test or live
 //! mode comes from the key — into the embedded log; the ledger folds it into SQLite under
 //! `--data-dir`, which persists across runs (cursors, log and books resume). Progress is
-//! printed; with `--until-caught-up` it stops once no new fact arrived for `--idle-secs` and
-//! everything is folded, otherwise at Ctrl-C. Then it prints the trial balance and
+//! printed; with `--until-caught-up` it stops once no new fact arrived for `--idle-secs`,
+//! everything is folded and the outbox is empty (every entry on the log's
+//! `ledger.entries.v1`), otherwise at Ctrl-C. Then it prints the trial balance and
 //! compares each ledger's books with Stripe's own `GET /v1/balance` (pending + available per
 //! currency); exit 2 if they differ. The key never reaches an output, a log or an error.
 
@@ -34,7 +35,7 @@ pub struct RunArgs {
     /// Where the embedded log and the SQLite databases live (kept between runs).
     #[arg(long, default_value = "ledgerline-data")]
     pub data_dir: PathBuf,
-    /// Stop once caught up (no new fact for --idle-secs and everything folded).
+    /// Stop once caught up (no new fact for --idle-secs, everything folded and published).
     #[arg(long)]
     pub until_caught_up: bool,
     /// Seconds without a new fact that count as caught up.
@@ -205,12 +206,19 @@ impl RunArgs {
                 && folded >= published
                 && started.elapsed() >= Duration::from_secs(self.poll_secs.max(1) * 2)
             {
-                writeln!(
-                    out,
-                    "caught up: {folded} records folded, nothing new for {} s",
-                    self.idle_secs
-                )?;
-                return Ok(());
+                // Caught up also means every committed entry is on the log's
+                // `ledger.entries.v1`: the outbox publisher runs beside the writer, so its
+                // last rows may still be waiting when the fold is done.
+                let (entries, unpublished) = pipeline.entries_published().await?;
+                if unpublished == 0 {
+                    writeln!(
+                        out,
+                        "caught up: {folded} records folded, {entries} entries published on \
+                         ledger.entries.v1, nothing new for {} s",
+                        self.idle_secs
+                    )?;
+                    return Ok(());
+                }
             }
             tokio::select! {
                 _ = &mut ctrl_c => {

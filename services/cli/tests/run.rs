@@ -73,6 +73,7 @@ async fn run_reads_a_stripe_account_and_agrees_with_its_balance() {
         );
     }
     assert!(!out.contains("DIFFERENT"), "{out}");
+    assert_every_entry_published(dir.path(), &out).await;
 
     // Again over the same directory: it resumes and still agrees.
     let d = dir.path().to_path_buf();
@@ -81,5 +82,39 @@ async fn run_reads_a_stripe_account_and_agrees_with_its_balance() {
         .unwrap();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("the books agree with Stripe"), "{out}");
+    assert_every_entry_published(dir.path(), &out).await;
     sim.shutdown().await;
+}
+
+/// `--until-caught-up` returned only once the outbox was empty: the ledger's SQLite database
+/// holds no unpublished entry, and the embedded log's `ledger.entries.v1` holds at least one
+/// record per entry (at least once: a crash may publish one twice).
+async fn assert_every_entry_published(dir: &std::path::Path, out: &str) {
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", dir.join("ledger.sqlite").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_entries")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_outbox")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    assert!(entries > 0, "no entries:\n{out}");
+    assert_eq!(waiting, 0, "entries left unpublished in the outbox:\n{out}");
+    let log =
+        ledgerline_bus::EmbeddedLog::open(dir.join("log"), ledgerline_cli::embedded::PARTITIONS)
+            .unwrap();
+    let topics = ledgerline_bus::Topics::default();
+    let on_log: i64 = log.end_offsets(&topics.ledger_entries()).iter().sum();
+    assert!(
+        on_log >= entries,
+        "{on_log} records on ledger.entries.v1 for {entries} entries:\n{out}"
+    );
+    assert!(
+        out.contains("entries published on ledger.entries.v1"),
+        "{out}"
+    );
 }
