@@ -11,7 +11,8 @@
 //! `BENCH_CELLS=after` builds the balance cells after the fold instead of beside it;
 //! `BENCH_ASOF=n` runs n as-of balance queries a second during the fold and reports their
 //! latency.
-//! It prints the CPU time a fact cost during the fold by process (this process, PostgreSQL, the
+//! It prints where the writer's time went, stage by stage (from the ledger's debug events),
+//! and the CPU time a fact cost during the fold by process (this process, PostgreSQL, the
 //! broker; from `/proc`) and the machine's idle share: less noisy than the rate for A/B runs.
 //! After the fold it times a restart's rebuild of the core state from the stored facts.
 #![allow(
@@ -41,10 +42,18 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    let stages = stages::StageTimes::default();
+    {
+        use tracing_subscriber::prelude::*;
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_filter(tracing_subscriber::EnvFilter::from_default_env()),
+            )
+            .with(stages.clone().with_filter(stages::filter()))
+            .init();
+    }
     let n: u64 = std::env::args()
         .nth(1)
         .map(|a| a.parse())
@@ -239,6 +248,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(used) = cpu_used {
         eprintln!("{}", used.per_fact(records));
     }
+    eprintln!("{}", stages.report(total));
     if let Some((t1, d1)) = first {
         let steady = t1.elapsed();
         let rest = records as f64 - d1 as f64;
@@ -248,6 +258,132 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where the writer's time goes, from the ledger's own debug events (`batch folded`, `facts
+/// inserted`, `entries inserted`, `batch written`, `batch committed`): the writer is the
+/// pipeline's critical path, so its stages are what a faster ledger must shorten.
+mod stages {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, Layer};
+
+    /// Milliseconds summed over every batch, by stage.
+    #[derive(Clone, Default)]
+    pub(super) struct StageTimes(Arc<Sums>);
+
+    #[derive(Default)]
+    struct Sums {
+        batches: AtomicU64,
+        fold: AtomicU64,
+        facts: AtomicU64,
+        entries: AtomicU64,
+        written: AtomicU64,
+        committed: AtomicU64,
+    }
+
+    /// The ledger's debug events, whatever `RUST_LOG` says for the printed log.
+    pub(super) fn filter() -> tracing_subscriber::filter::Targets {
+        tracing_subscriber::filter::Targets::new()
+            .with_target("ledgerline_ledger", tracing::Level::DEBUG)
+    }
+
+    #[derive(Default)]
+    struct Fields {
+        message: String,
+        ms: Option<u64>,
+    }
+
+    impl Visit for Fields {
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            if field.name().ends_with("ms") {
+                self.ms = Some(value);
+            }
+        }
+        fn record_i64(&mut self, field: &Field, value: i64) {
+            self.record_u64(field, u64::try_from(value).unwrap_or(0));
+        }
+        fn record_u128(&mut self, field: &Field, value: u128) {
+            self.record_u64(field, u64::try_from(value).unwrap_or(u64::MAX));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            if field.name() == "message" {
+                value.clone_into(&mut self.message);
+            }
+        }
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.message = format!("{value:?}");
+            }
+        }
+    }
+
+    impl<S: tracing::Subscriber> Layer<S> for StageTimes {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            let mut f = Fields::default();
+            event.record(&mut f);
+            let Some(ms) = f.ms else { return };
+            let sum = match f.message.as_str() {
+                "batch folded" => &self.0.fold,
+                "facts inserted" => &self.0.facts,
+                "entries inserted" => &self.0.entries,
+                "batch written" => &self.0.written,
+                "batch committed" => {
+                    self.0.batches.fetch_add(1, Ordering::Relaxed);
+                    &self.0.committed
+                }
+                _ => return,
+            };
+            sum.fetch_add(ms, Ordering::Relaxed);
+        }
+    }
+
+    impl StageTimes {
+        /// One line: each stage's share of the fold's wall time `total`.
+        pub(super) fn report(&self, total: Duration) -> String {
+            let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            let (fold, facts, rows, written, committed) = (
+                get(&self.0.fold),
+                get(&self.0.facts),
+                get(&self.0.entries),
+                get(&self.0.written),
+                get(&self.0.committed),
+            );
+            // `entries inserted` counts from the facts' start, `batch written` from the end of
+            // the fold, `batch committed` the whole batch.
+            let stages = [
+                ("fold", fold),
+                ("facts COPY", facts),
+                (
+                    "entries, lines, metadata, outbox",
+                    rows.saturating_sub(facts),
+                ),
+                ("heads and offsets", written.saturating_sub(rows)),
+                (
+                    "begin, catch-up, commit",
+                    committed.saturating_sub(fold + written),
+                ),
+                (
+                    "writer idle (waiting for a batch or the cells builder)",
+                    u64::try_from(total.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .saturating_sub(committed),
+                ),
+            ];
+            let parts: Vec<String> = stages
+                .iter()
+                .map(|(name, ms)| format!("{name} {:.2} s", *ms as f64 / 1000.0))
+                .collect();
+            format!(
+                "the writer over {} batches: {}",
+                get(&self.0.batches),
+                parts.join(", ")
+            )
+        }
+    }
 }
 
 /// CPU time by process during the fold, from Linux's `/proc` (the ledger runs in this process;
