@@ -547,8 +547,25 @@ async fn copy_facts(
     // Microseconds since 2000-01-01, PostgreSQL's binary timestamptz.
     const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
     let at = recorded_at.timestamp_micros() - PG_EPOCH_MICROS;
-    let size: usize = r.f_raw.iter().map(|x| x.len() + 170).sum();
-    let mut buf = Vec::with_capacity(size + 32);
+    // The exact size: growing a buffer of megabytes copies it and faults in fresh pages.
+    let size: usize = (0..r.f_seq.len())
+        .map(|i| {
+            // Field count, ten length words, and the fixed-width fields (seq, partition,
+            // offset, recorded_at).
+            2 + 10 * 4
+                + 8
+                + 4
+                + 8
+                + 8
+                + r.f_topic[i].len()
+                + r.f_ledger[i].len()
+                + r.f_fact_id[i].len()
+                + r.f_digest[i].len()
+                + r.f_raw[i].len()
+                + r.f_encoding[i].as_str().len()
+        })
+        .sum();
+    let mut buf = Vec::with_capacity(19 + size + 2);
     buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
     buf.extend_from_slice(&0i32.to_be_bytes());
     buf.extend_from_slice(&0i32.to_be_bytes());
@@ -570,6 +587,7 @@ async fn copy_facts(
         field(&mut buf, r.f_encoding[i].as_str().as_bytes());
     }
     buf.extend_from_slice(&(-1i16).to_be_bytes());
+    debug_assert_eq!(buf.len(), 19 + size + 2, "the COPY buffer's size estimate");
     let mut copy = conn
         .copy_in_raw(
             "COPY ledger_facts (fact_seq, topic, kafka_partition, kafka_offset, ledger, fact_id, \
