@@ -394,8 +394,8 @@ mod cpu {
 
     #[derive(Default)]
     pub(super) struct Snapshot {
-        /// Clock ticks (utime + stime) by process group name.
-        ticks: HashMap<&'static str, u64>,
+        /// Clock ticks (utime + stime) by process id, with the process's group name.
+        ticks: HashMap<u32, (&'static str, u64)>,
         /// The machine's ticks: idle and all.
         idle: u64,
         all: u64,
@@ -408,14 +408,10 @@ mod cpu {
 
     impl Snapshot {
         pub(super) fn take() -> Option<Self> {
-            let me = std::process::id().to_string();
+            let me = std::process::id();
             let mut snap = Self::default();
             for dir in std::fs::read_dir("/proc").ok()?.flatten() {
-                let name = dir.file_name();
-                let Some(pid) = name
-                    .to_str()
-                    .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-                else {
+                let Some(pid) = dir.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
                     continue;
                 };
                 let Ok(stat) = std::fs::read_to_string(dir.path().join("stat")) else {
@@ -438,7 +434,7 @@ mod cpu {
                     .get(11..13)
                     .map(|f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
                     .unwrap_or(0);
-                *snap.ticks.entry(group).or_default() += used;
+                snap.ticks.insert(pid, (group, used));
             }
             let machine = std::fs::read_to_string("/proc/stat").ok()?;
             let cpu: Vec<u64> = machine
@@ -453,20 +449,16 @@ mod cpu {
             Some(snap)
         }
 
-        /// What was used between `earlier` and this snapshot (processes that ended meanwhile
+        /// What was used between `earlier` and this snapshot, by group: what each process
+        /// used since `earlier` (all of it if it started since; processes that ended meanwhile
         /// are not counted).
         pub(super) fn since(self, earlier: Option<&Self>) -> Option<Used> {
             let earlier = earlier?;
-            let ticks = self
-                .ticks
-                .iter()
-                .map(|(g, t)| {
-                    (
-                        *g,
-                        t.saturating_sub(earlier.ticks.get(g).copied().unwrap_or(0)),
-                    )
-                })
-                .collect();
+            let mut ticks: HashMap<&'static str, u64> = HashMap::new();
+            for (pid, (group, used)) in &self.ticks {
+                let before = earlier.ticks.get(pid).map_or(0, |(_, t)| *t);
+                *ticks.entry(group).or_default() += used.saturating_sub(before);
+            }
             let all = self.all.saturating_sub(earlier.all).max(1);
             Some(Used {
                 ticks,
