@@ -194,9 +194,10 @@ impl RunArgs {
             let quiet = last.1.elapsed() >= Duration::from_secs(self.idle_secs);
             if last_print.elapsed() >= Duration::from_secs(2) {
                 last_print = Instant::now();
+                let (_, unpublished) = pipeline.entries_published().await?;
                 writeln!(
                     out,
-                    "[{:>6.1} s] records on the log {published:>7} | folded by the ledger {folded:>7} | distinct facts {facts:>7}",
+                    "[{:>6.1} s] records on the log {published:>7} | folded by the ledger {folded:>7} | distinct facts {facts:>7} | entries waiting in the outbox {unpublished:>6}",
                     started.elapsed().as_secs_f32()
                 )?;
                 out.flush()?;
