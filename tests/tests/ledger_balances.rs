@@ -223,27 +223,41 @@ async fn post_recording_in_two_statements(pool: &PgPool) {
         ("second", Decimal::new(700, 2)),
     ] {
         let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, part.as_bytes());
-        sqlx::query(
-            "INSERT INTO journal_entries (entry_id, ledger, rule, source_kind, source_id, effective_at, recorded_at) \
-             VALUES ($1, 'acct_a', 'test.rule', 'event', 'evt_split', $2, $3)",
-        )
-        .bind(id)
-        .bind(effective)
-        .bind(recorded_at)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO journal_lines (entry_id, line_no, account, currency, amount) \
-             VALUES ($1, 0, 'assets:stripe:pending', 'usd', $2), ($1, 1, 'income:revenue', 'usd', -$2)",
-        )
-        .bind(id)
-        .bind(amount)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+        insert_two_line_entry(&mut tx, id, "evt_split", effective, recorded_at, amount).await;
     }
     tx.commit().await.unwrap();
+}
+
+/// One entry of `acct_a` whose two lines move `amount` usd from `income:revenue` to
+/// `assets:stripe:pending`, in its own two statements.
+async fn insert_two_line_entry(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+    source_id: &str,
+    effective: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    amount: Decimal,
+) {
+    sqlx::query(
+        "INSERT INTO journal_entries (entry_id, ledger, rule, source_kind, source_id, effective_at, recorded_at) \
+         VALUES ($1, 'acct_a', 'test.rule', 'event', $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(source_id)
+    .bind(effective)
+    .bind(recorded_at)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO journal_lines (entry_id, line_no, account, currency, amount) \
+         VALUES ($1, 0, 'assets:stripe:pending', 'usd', $2), ($1, 1, 'income:revenue', 'usd', -$2)",
+    )
+    .bind(id)
+    .bind(amount)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
 }
 
 /// One builder at a time: while a transaction holds the builder's lock, another call takes
@@ -333,23 +347,16 @@ async fn minute_cells_of_a_recording_racing_the_migration_are_recomputed() {
         .await
         .unwrap();
     let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, b"racing");
-    sqlx::query(
-        "INSERT INTO journal_entries (entry_id, ledger, rule, source_kind, source_id, effective_at, recorded_at) \
-         VALUES ($1, 'acct_a', 'test.rule', 'event', 'evt_race', '2026-02-01 01:03:30+00', $2)",
+    let effective = Utc.with_ymd_and_hms(2026, 2, 1, 1, 3, 30).unwrap();
+    insert_two_line_entry(
+        &mut tx,
+        id,
+        "evt_race",
+        effective,
+        now,
+        Decimal::new(555, 2),
     )
-    .bind(id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO journal_lines (entry_id, line_no, account, currency, amount) \
-         VALUES ($1, 0, 'assets:stripe:pending', 'usd', 5.55), ($1, 1, 'income:revenue', 'usd', -5.55)",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
+    .await;
     tx.commit().await.unwrap();
     recorded.push(now);
     // As the old trigger would have left it: no minute cell for one key (the other one kept,
