@@ -55,6 +55,42 @@ async fn two_instances_fold_a_world_exactly_once_into_verifiable_books() {
     assert_eq!(usize::try_from(conflicts).unwrap(), model.conflicts().len());
     assert_ground_truth(&pool, &world).await;
 
+    // Each instance trained a raw-fact dictionary on its first 1,000 facts unless the other's
+    // was stored first (see `config`); every stored fact, with or without one, decodes to the
+    // bytes its stored digest covers.
+    let dictionaries: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_raw_dictionaries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        (1..=2).contains(&dictionaries),
+        "{dictionaries} dictionaries"
+    );
+    let reader = ledgerline_ledger::PgStore::new(pool.clone());
+    let mut tx = ledgerline_ledger::Store::begin_write(&reader)
+        .await
+        .unwrap();
+    let stored_facts = ledgerline_ledger::store::WriteTx::facts_since(&mut tx, 0, i64::MAX)
+        .await
+        .unwrap();
+    drop(tx);
+    let mut with_dictionary = 0;
+    for mut f in stored_facts {
+        with_dictionary +=
+            usize::from(ledgerline_ledger::raw::frame_dictionary(&f.stored).is_some());
+        let raw = f.take_raw().unwrap();
+        assert_eq!(
+            ledgerline_ledger::engine::fact_digest(&f.ledger, &raw).to_vec(),
+            f.digest,
+            "fact_seq {}",
+            f.seq
+        );
+    }
+    assert!(
+        with_dictionary > 1_000,
+        "{with_dictionary} facts with a dictionary"
+    );
+
     // The undecodable record went to the DLQ with its reason.
     let dlq: StreamConsumer = kafka("ledger-test-dlq")
         .consumer(&unique_name("dlq"))

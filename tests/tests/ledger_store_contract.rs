@@ -4,7 +4,8 @@
 //! nothing; the gRPC queries (trial balance, both time axes, paging, statement, chain
 //! verification) answer the same; a hand-changed line is named by verification. PostgreSQL
 //! stores raw facts zstd-compressed: every reader gives back the bytes as sent, whatever a
-//! row's encoding, and a damaged row is an error naming the fact.
+//! row's encoding or dictionary, and a damaged row or a missing dictionary is an error naming
+//! the fact.
 #![allow(clippy::unwrap_used)]
 
 mod ledger_support;
@@ -14,7 +15,7 @@ use ledgerline_bus::EmbeddedLog;
 use ledgerline_ledger::consumer::fold_and_commit;
 use ledgerline_ledger::engine::{Engine, InRecord, TopicKind};
 use ledgerline_ledger::grpc::Query;
-use ledgerline_ledger::raw::RawEncoding;
+use ledgerline_ledger::raw::{Dictionary, RawEncoding, frame_dictionary};
 use ledgerline_ledger::store::{PgStore, SqliteStore, Store, WriteTx as _};
 use ledgerline_proto::ledger::v1 as pb;
 use ledgerline_proto::ledger::v1::ledger_query_server::LedgerQuery as _;
@@ -558,4 +559,151 @@ async fn a_raw_fact_written_before_the_zstd_migration_reads_back() {
     assert_eq!(read[0].clone().take_raw().unwrap(), f.raw);
     let mut engine = Engine::new();
     assert_eq!(engine.catch_up(&mut tx).await.unwrap(), 1);
+}
+
+/// Facts compressed with a dictionary trained on the first ones (as the consumer does): the
+/// rows name it, the stored dictionary alone decodes them (as `zstd -d -D` would), an instance
+/// that has not loaded it yet reads them (catch-up, one entry over gRPC), and a fact whose
+/// dictionary is gone is an error naming both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facts_compressed_with_a_trained_dictionary_read_back_anywhere() {
+    let (pool, url) = fresh_db("raw_dict").await;
+    let store = PgStore::connect(&url).await.unwrap();
+    assert_eq!(store.load_raw_dictionaries().await.unwrap(), Some(4_000));
+    assert_eq!(
+        store
+            .clone()
+            .with_dictionary_samples(0)
+            .load_raw_dictionaries()
+            .await
+            .unwrap(),
+        None
+    );
+    let (_world, facts) = world_facts(15, 1_200);
+    let model = model(&facts);
+    let batch = records(&facts);
+    let dlq = EmbeddedLog::in_memory(1);
+    let mut engine = Engine::new();
+    let (old, new) = batch.split_at(batch.len() / 2);
+    fold_and_commit(&store, &mut engine, &dlq, "g", old)
+        .await
+        .unwrap();
+    let samples: Vec<Vec<u8>> = facts
+        .iter()
+        .take(old.len())
+        .map(|f| f.raw.clone())
+        .collect();
+    let dict = Dictionary::train(&samples).unwrap();
+    store.add_raw_dictionary(dict.clone()).await.unwrap();
+    assert_eq!(store.load_raw_dictionaries().await.unwrap(), None);
+    // By COPY (≥ 500 facts) and by INSERT.
+    let (copied, inserted) = new.split_at(new.len().min(520));
+    for chunk in [copied].into_iter().chain(inserted.chunks(90)) {
+        fold_and_commit(&store, &mut engine, &dlq, "g", chunk)
+            .await
+            .unwrap();
+    }
+
+    let stored_dict: Vec<u8> =
+        sqlx::query_scalar("SELECT dictionary FROM ledger_raw_dictionaries WHERE dict_id = $1")
+            .bind(i64::from(dict.id()))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stored_dict, dict.bytes());
+    let rows: Vec<(String, String, Vec<u8>)> =
+        sqlx::query_as("SELECT ledger, raw_encoding, raw FROM ledger_facts ORDER BY fact_seq")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let mut plain = zstd::bulk::Decompressor::new().unwrap();
+    let mut with_dict = zstd::bulk::Decompressor::with_dictionary(&stored_dict).unwrap();
+    let (mut named, mut bytes_with, mut raw_with) = (0, 0, 0);
+    let decoded: std::collections::BTreeSet<(String, Vec<u8>)> = rows
+        .iter()
+        .map(|(ledger, encoding, stored)| {
+            assert_eq!(encoding, "zstd");
+            let raw = match frame_dictionary(stored) {
+                None => plain.decompress(stored, 1 << 24).unwrap(),
+                Some(id) => {
+                    assert_eq!(id, dict.id());
+                    named += 1;
+                    let raw = with_dict.decompress(stored, 1 << 24).unwrap();
+                    bytes_with += stored.len();
+                    raw_with += raw.len();
+                    raw
+                }
+            };
+            (ledger.clone(), raw)
+        })
+        .collect();
+    let sent: std::collections::BTreeSet<(String, Vec<u8>)> = facts
+        .iter()
+        .map(|f| (f.account.clone(), f.raw.clone()))
+        .collect();
+    assert_eq!(decoded, sent);
+    assert!(
+        named > 300 && named < rows.len(),
+        "{named} of {}",
+        rows.len()
+    );
+    assert!(
+        bytes_with * 4 < raw_with,
+        "{bytes_with} bytes stored for {raw_with} raw"
+    );
+
+    // An instance that has not loaded the dictionary reads every fact.
+    let stored = model_digests(&model);
+    let other = PgStore::new(pool.clone());
+    let mut tx = other.begin_write().await.unwrap();
+    let mut restarted = Engine::with_catch_up_page(97);
+    restarted.catch_up(&mut tx).await.unwrap();
+    drop(tx);
+    assert_eq!(model_digests(restarted.ledger()), stored);
+    let last: uuid::Uuid = sqlx::query_scalar(
+        "SELECT entry_id FROM ledger_entry_meta ORDER BY recorded_seq DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let (_, raw) = PgStore::new(pool.clone())
+        .entry(last)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(sent.iter().any(|(_, r)| *r == raw));
+
+    // Dictionaries are append-only; one removed by hand leaves its facts unreadable, named.
+    let refused = sqlx::query("DELETE FROM ledger_raw_dictionaries")
+        .execute(&pool)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("append-only"), "{refused}");
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM ledger_raw_dictionaries")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let e = PgStore::new(pool.clone())
+        .entry(last)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("fact_seq") && e.contains(&format!("dictionary {}", dict.id())),
+        "{e}"
+    );
+    let mut tx = PgStore::new(pool.clone()).begin_write().await.unwrap();
+    let e = Engine::new()
+        .catch_up(&mut tx)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&format!("dictionary {}", dict.id())), "{e}");
 }

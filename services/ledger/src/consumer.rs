@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::engine::{BatchReport, DeadLetter, Engine, InRecord, Prepared, TopicKind, prepare};
-use crate::raw::RawEncoding;
+use crate::raw::{DICTIONARY_SAMPLE_BYTES, DICTIONARY_SAMPLES, Dictionary, RawEncoder};
 use crate::store::{Store, WriteTx as _};
 
 /// Batch bounds: a batch holds what arrived while the previous one was written, at most
@@ -85,7 +85,7 @@ pub async fn fold_and_commit<S: Store, P: LogPublisher + ?Sized>(
     group: &str,
     batch: &[InRecord],
 ) -> Result<BatchReport, Error> {
-    let mut prepared = prepare(batch.to_vec(), store.raw_encoding());
+    let mut prepared = prepare(batch.to_vec(), &store.raw_encoder());
     fold_prepared_and_commit(store, engine, producer, group, &mut prepared).await
 }
 
@@ -237,11 +237,17 @@ async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
     let mut prepared: Vec<Prepared> = Vec::new();
     let mut raw: Vec<InRecord> = Vec::new();
     let mut oldest = tokio::time::Instant::now();
+    let mut samples = store
+        .load_raw_dictionaries()
+        .await?
+        .map(DictionarySamples::new);
     loop {
         let pending = prepared.len() + raw.len();
         let full = pending >= limits.max_records.max(1);
         if raw.len() >= PREPARE_CHUNK || (full && !raw.is_empty()) {
-            prepare_pending(&mut raw, &mut prepared, store.raw_encoding()).await?;
+            let before = prepared.len();
+            prepare_pending(&mut raw, &mut prepared, store.raw_encoder()).await?;
+            train_when_sampled(store, &mut samples, &prepared[before..]).await;
             continue;
         }
         let lingered = tokio::time::sleep_until(oldest + limits.linger);
@@ -255,7 +261,9 @@ async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
                 let Ok(free) = free else {
                     break;
                 };
-                prepare_pending(&mut raw, &mut prepared, store.raw_encoding()).await?;
+                let before = prepared.len();
+                prepare_pending(&mut raw, &mut prepared, store.raw_encoder()).await?;
+                train_when_sampled(store, &mut samples, &prepared[before..]).await;
                 seek_new_assignments(store, consumer, group, &mut assigned).await?;
                 tracing::debug!(records = prepared.len(), "batch read");
                 if ready.send((std::mem::take(&mut prepared), free)).await.is_err() {
@@ -282,14 +290,88 @@ async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
 async fn prepare_pending(
     raw: &mut Vec<InRecord>,
     prepared: &mut Vec<Prepared>,
-    encoding: RawEncoding,
+    encoding: RawEncoder,
 ) -> Result<(), Error> {
     if raw.is_empty() {
         return Ok(());
     }
     let chunk = std::mem::take(raw);
-    prepared.extend(tokio::task::spawn_blocking(move || prepare(chunk, encoding)).await?);
+    prepared.extend(tokio::task::spawn_blocking(move || prepare(chunk, &encoding)).await?);
     Ok(())
+}
+
+/// Raw facts gathered to train the store's dictionary ([`Dictionary`]): the first ones this
+/// instance reads, when the store has none.
+#[derive(Debug)]
+struct DictionarySamples {
+    wanted: usize,
+    facts: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl DictionarySamples {
+    fn new(wanted: usize) -> Self {
+        Self {
+            wanted,
+            facts: Vec::with_capacity(wanted.min(DICTIONARY_SAMPLES)),
+            bytes: 0,
+        }
+    }
+
+    fn enough(&self) -> bool {
+        self.facts.len() >= self.wanted || self.bytes >= DICTIONARY_SAMPLE_BYTES
+    }
+}
+
+/// Adds `fresh`'s facts to `samples`; once there are enough, trains a dictionary on a blocking
+/// thread and hands it to the store, which compresses new facts with it once it is stored. One
+/// attempt per run: a failure leaves facts compressed without a dictionary, which is correct,
+/// only larger.
+async fn train_when_sampled<S: Store>(
+    store: &S,
+    samples: &mut Option<DictionarySamples>,
+    fresh: &[Prepared],
+) {
+    let Some(s) = samples.as_mut() else {
+        return;
+    };
+    for raw in fresh.iter().filter_map(Prepared::raw_fact) {
+        if s.enough() {
+            break;
+        }
+        s.bytes += raw.len();
+        s.facts.push(raw.to_vec());
+    }
+    if !s.enough() {
+        return;
+    }
+    let facts = std::mem::take(&mut s.facts);
+    *samples = None;
+    let started = std::time::Instant::now();
+    let trained = tokio::task::spawn_blocking(move || Dictionary::train(&facts)).await;
+    let outcome = match trained {
+        Ok(Ok(d)) => {
+            let id = d.id();
+            store
+                .add_raw_dictionary(d)
+                .await
+                .map(|()| id)
+                .map_err(|e| e.to_string())
+        }
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(e.to_string()),
+    };
+    match outcome {
+        Ok(id) => tracing::debug!(
+            dictionary = id,
+            ms = started.elapsed().as_millis(),
+            "raw-fact dictionary trained"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "no raw-fact dictionary this run; facts stay zstd-compressed without one"
+        ),
+    }
 }
 
 /// The log's own commit is only a hint for tools: the store holds the truth.

@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Error;
 use crate::chain::{self, DERIVED_CHAIN, Head};
-use crate::raw::RawEncoding;
+use crate::raw::{RawEncoder, RawEncoding};
 use crate::store::{Offsets, Rows, WriteTx};
 
 pub use crate::store::postgres::WRITER_LOCK;
@@ -172,8 +172,8 @@ struct PreparedFact {
     /// As sent: the digest's and the posting's input (kept for a retry).
     raw: Vec<u8>,
     digest: [u8; 32],
-    /// How the store wants it (see [`crate::store::Store::raw_encoding`]).
-    wanted: RawEncoding,
+    /// How the store wants it (see [`crate::store::Store::raw_encoder`]).
+    wanted: RawEncoder,
     /// `raw` encoded, taken by the fold into its rows; a retry encodes again.
     stored: Option<(RawEncoding, Vec<u8>)>,
     /// Taken by the fold; a retry posts the fact again.
@@ -181,7 +181,7 @@ struct PreparedFact {
 }
 
 /// Prepares one record (see [`Prepared`]).
-fn prepare_one(record: InRecord, encoding: RawEncoding) -> Prepared {
+fn prepare_one(record: InRecord, encoding: &RawEncoder) -> Prepared {
     let content = decode(record.kind, record.payload.as_deref()).map(|(account, raw)| {
         let digest = fact_digest(&account, &raw);
         let posting = Some(post_raw(&account, &raw));
@@ -190,7 +190,7 @@ fn prepare_one(record: InRecord, encoding: RawEncoding) -> Prepared {
             account,
             raw,
             digest,
-            wanted: encoding,
+            wanted: encoding.clone(),
             stored,
             posting,
         }
@@ -200,11 +200,18 @@ fn prepare_one(record: InRecord, encoding: RawEncoding) -> Prepared {
 
 /// Prepares a batch (see [`Prepared`]) for a store that wants raw facts in `encoding`;
 /// CPU-bound, no IO.
-pub fn prepare(batch: Vec<InRecord>, encoding: RawEncoding) -> Vec<Prepared> {
+pub fn prepare(batch: Vec<InRecord>, encoding: &RawEncoder) -> Vec<Prepared> {
     batch
         .into_iter()
         .map(|r| prepare_one(r, encoding))
         .collect()
+}
+
+impl Prepared {
+    /// The fact's raw bytes as sent (`None` for a record bound for the dead-letter topic).
+    pub fn raw_fact(&self) -> Option<&[u8]> {
+        self.content.as_ref().ok().map(|f| f.raw.as_slice())
+    }
 }
 
 impl Engine {

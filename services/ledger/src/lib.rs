@@ -86,6 +86,9 @@ pub struct Config {
     pub grpc_addr: SocketAddr,
     /// Bearer tokens and their roles.
     pub tokens: Vec<(String, Role)>,
+    /// How many facts the raw-fact zstd dictionary is trained on when the database has none
+    /// ([`raw::Dictionary`]; 0: never train, facts are compressed without one).
+    pub raw_dictionary_samples: usize,
 }
 
 impl Config {
@@ -101,6 +104,7 @@ impl Config {
             build_cells: true,
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             tokens: Vec::new(),
+            raw_dictionary_samples: raw::DICTIONARY_SAMPLES,
         }
     }
 }
@@ -116,7 +120,9 @@ pub struct Running {
 /// Connects, migrates, creates missing topics and starts the consumer, the outbox publisher,
 /// the balance-cells builder and the gRPC server; they stop at `shutdown`.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
-    let store = PgStore::connect(&config.database_url).await?;
+    let store = PgStore::connect(&config.database_url)
+        .await?
+        .with_dictionary_samples(config.raw_dictionary_samples);
     let pool = store.pool().clone();
     let admin = config.kafka.admin()?;
     let events = config.topics.stripe_events();

@@ -13,6 +13,7 @@ pub mod sqlite;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -20,7 +21,7 @@ use uuid::Uuid;
 
 use crate::Error;
 use crate::chain::{Canonical, Head, Verification};
-use crate::raw::RawEncoding;
+use crate::raw::{Dictionaries, Dictionary, RawEncoder, RawEncoding};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -83,13 +84,20 @@ pub struct StoredFact {
     pub encoding: String,
     /// The `raw` column, in `encoding`.
     pub stored: Vec<u8>,
+    /// The store's dictionaries, holding any that `stored` names (see [`crate::raw`]).
+    pub dictionaries: Arc<Dictionaries>,
 }
 
 impl StoredFact {
     /// The raw bytes as Stripe sent them (taken out of `stored`), or [`Error::CorruptFact`]
     /// naming this fact.
     pub fn take_raw(&mut self) -> Result<Vec<u8>, Error> {
-        crate::raw::decode(self.seq, &self.encoding, std::mem::take(&mut self.stored))
+        crate::raw::decode(
+            self.seq,
+            &self.encoding,
+            std::mem::take(&mut self.stored),
+            &self.dictionaries,
+        )
     }
 }
 
@@ -209,7 +217,15 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// consumer's reader stage does ([`crate::engine::prepare`]), so the CPU work stays off the
     /// writer's path and [`WriteTx::write`] only copies bytes. Every row says its own encoding,
     /// so a store reads what any setting wrote.
-    fn raw_encoding(&self) -> RawEncoding;
+    fn raw_encoder(&self) -> RawEncoder;
+
+    /// Loads the store's raw-fact dictionaries ([`crate::raw::Dictionary`]) and compresses
+    /// new facts with the newest; `Some(n)` when the store would like one trained on the next
+    /// `n` facts (it compresses with zstd and has none yet).
+    fn load_raw_dictionaries(&self) -> impl Future<Output = Result<Option<usize>, Error>> + Send;
+    /// Stores a dictionary trained on this ledger's facts, durably, then compresses new facts
+    /// with it (so no fact that needs it commits before it does).
+    fn add_raw_dictionary(&self, d: Dictionary) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Opens a write transaction holding the store's single-writer lock.
     fn begin_write(&self) -> impl Future<Output = Result<Self::Write, Error>> + Send;

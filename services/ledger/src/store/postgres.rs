@@ -2,6 +2,7 @@
 //! facts, the global advisory writer lock, and the queries of the gRPC API.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt as _;
@@ -16,7 +17,7 @@ use super::{
 };
 use crate::Error;
 use crate::chain::{Canonical, CanonicalLine, Head, Verification, Verifier};
-use crate::raw::RawEncoding;
+use crate::raw::{Dictionaries, Dictionary, RawEncoder, RawEncoding};
 
 /// Advisory lock key of the single-writer section (`ledgerline` in ASCII).
 pub const WRITER_LOCK: i64 = 0x6c65_6467_6572_6c6e;
@@ -29,6 +30,10 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations"
 pub struct PgStore {
     pool: PgPool,
     raw_encoding: RawEncoding,
+    /// Shared by the clones: the consumer's reader stage trains one, every reader decodes.
+    dictionaries: Arc<Dictionaries>,
+    /// Facts to train a dictionary on when there is none (0: never train).
+    dictionary_samples: usize,
 }
 
 impl PgStore {
@@ -37,6 +42,8 @@ impl PgStore {
         Self {
             pool,
             raw_encoding: RawEncoding::Zstd,
+            dictionaries: Arc::default(),
+            dictionary_samples: crate::raw::DICTIONARY_SAMPLES,
         }
     }
 
@@ -56,6 +63,16 @@ impl PgStore {
         }
     }
 
+    /// This store asking for a raw-fact dictionary trained on `samples` facts when it has
+    /// none (default [`crate::raw::DICTIONARY_SAMPLES`]; 0: never, though it still uses and
+    /// reads stored ones), see [`Store::load_raw_dictionaries`].
+    pub fn with_dictionary_samples(self, samples: usize) -> Self {
+        Self {
+            dictionary_samples: samples,
+            ..self
+        }
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -65,13 +82,94 @@ impl PgStore {
 #[derive(Debug)]
 pub struct PgWrite {
     tx: Transaction<'static, Postgres>,
+    dictionaries: Arc<Dictionaries>,
+}
+
+/// Loads the dictionaries `ids` (named by stored frames, see [`crate::raw`]) into `into`. One
+/// that is not stored stays missing: decoding its facts then fails naming it.
+async fn load_dictionaries(
+    conn: &mut PgConnection,
+    into: &Dictionaries,
+    ids: &[u32],
+) -> Result<(), Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = ids.iter().map(|&id| i64::from(id)).collect();
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT dict_id, dictionary FROM ledger_raw_dictionaries WHERE dict_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, bytes) in rows {
+        match Dictionary::from_bytes(bytes) {
+            Some(d) if i64::from(d.id()) == id => into.insert(d, false),
+            _ => tracing::warn!(dict_id = id, "stored raw-fact dictionary is damaged"),
+        }
+    }
+    Ok(())
 }
 
 impl Store for PgStore {
     type Write = PgWrite;
 
-    fn raw_encoding(&self) -> RawEncoding {
-        self.raw_encoding
+    fn raw_encoder(&self) -> RawEncoder {
+        match self.raw_encoding {
+            RawEncoding::Zstd => RawEncoder::zstd(self.dictionaries.active()),
+            other => RawEncoder::plain(other),
+        }
+    }
+
+    async fn load_raw_dictionaries(&self) -> Result<Option<usize>, Error> {
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT dict_id, dictionary FROM ledger_raw_dictionaries ORDER BY installed_seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for (id, bytes) in rows {
+            match Dictionary::from_bytes(bytes) {
+                // The newest is the one new facts use.
+                Some(d) if i64::from(d.id()) == id => self.dictionaries.insert(d, true),
+                _ => tracing::warn!(dict_id = id, "stored raw-fact dictionary is damaged"),
+            }
+        }
+        let wanted = self.raw_encoding == RawEncoding::Zstd
+            && self.dictionary_samples > 0
+            && self.dictionaries.active().is_none();
+        Ok(wanted.then_some(self.dictionary_samples))
+    }
+
+    async fn add_raw_dictionary(&self, d: Dictionary) -> Result<(), Error> {
+        // Committed before any fact compressed with it: a reader always finds it.
+        sqlx::query(
+            "INSERT INTO ledger_raw_dictionaries (dict_id, dictionary) VALUES ($1, $2) \
+             ON CONFLICT (dict_id) DO NOTHING",
+        )
+        .bind(i64::from(d.id()))
+        .bind(d.bytes())
+        .execute(&self.pool)
+        .await?;
+        let stored: Vec<u8> =
+            sqlx::query_scalar("SELECT dictionary FROM ledger_raw_dictionaries WHERE dict_id = $1")
+                .bind(i64::from(d.id()))
+                .fetch_one(&self.pool)
+                .await?;
+        if stored == d.bytes() {
+            tracing::info!(
+                dictionary = d.id(),
+                bytes = stored.len(),
+                "raw facts now compressed with a dictionary"
+            );
+            self.dictionaries.insert(d, true);
+        } else {
+            // Ids are random 32-bit numbers: another instance's dictionary got this one first.
+            tracing::warn!(
+                dictionary = d.id(),
+                "a different stored dictionary has this id; not used"
+            );
+        }
+        Ok(())
     }
 
     async fn begin_write(&self) -> Result<PgWrite, Error> {
@@ -80,7 +178,10 @@ impl Store for PgStore {
             .bind(WRITER_LOCK)
             .execute(&mut *tx)
             .await?;
-        Ok(PgWrite { tx })
+        Ok(PgWrite {
+            tx,
+            dictionaries: Arc::clone(&self.dictionaries),
+        })
     }
 
     async fn derived_backlog(&self) -> Result<u64, Error> {
@@ -139,7 +240,16 @@ impl Store for PgStore {
             return Ok(None);
         };
         let entry = stored_entry_from_row(&row)?;
-        let raw = crate::raw::decode(row.try_get(18)?, row.try_get(19)?, row.try_get(20)?)?;
+        let (seq, encoding, stored): (i64, String, Vec<u8>) =
+            (row.try_get(18)?, row.try_get(19)?, row.try_get(20)?);
+        let missing = self
+            .dictionaries
+            .missing([(encoding.as_str(), stored.as_slice())]);
+        if !missing.is_empty() {
+            let mut conn = self.pool.acquire().await?;
+            load_dictionaries(&mut conn, &self.dictionaries, &missing).await?;
+        }
+        let raw = crate::raw::decode(seq, &encoding, stored, &self.dictionaries)?;
         Ok(Some((entry, raw)))
     }
 
@@ -222,7 +332,7 @@ impl WriteTx for PgWrite {
         .bind(limit)
         .fetch_all(&mut *self.tx)
         .await?;
-        Ok(rows
+        let facts = rows
             .into_iter()
             .map(|row| {
                 Ok(StoredFact {
@@ -231,9 +341,18 @@ impl WriteTx for PgWrite {
                     digest: row.try_get(2)?,
                     encoding: row.try_get(3)?,
                     stored: row.try_get(4)?,
+                    dictionaries: Arc::clone(&self.dictionaries),
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()?)
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        // Another instance may have trained a dictionary since this one loaded them.
+        let missing = self.dictionaries.missing(
+            facts
+                .iter()
+                .map(|f| (f.encoding.as_str(), f.stored.as_slice())),
+        );
+        load_dictionaries(&mut self.tx, &self.dictionaries, &missing).await?;
+        Ok(facts)
     }
 
     async fn max_recorded_seq(&mut self) -> Result<i64, Error> {

@@ -28,7 +28,7 @@ use super::{
 };
 use crate::Error;
 use crate::chain::{Canonical, CanonicalLine, Head, Verification, Verifier};
-use crate::raw::RawEncoding;
+use crate::raw::{Dictionaries, Dictionary, RawEncoder, RawEncoding};
 
 /// The migrations of `migrations/sqlite/`, run at start.
 pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -188,6 +188,7 @@ impl WriteTx for SqliteWrite {
                     digest: row.try_get(2)?,
                     encoding: RawEncoding::Identity.as_str().to_owned(),
                     stored: row.try_get(3)?,
+                    dictionaries: std::sync::Arc::default(),
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?)
@@ -232,6 +233,8 @@ impl WriteTx for SqliteWrite {
                     r.f_seq[i],
                     other.as_str(),
                     r.f_raw[i].clone(),
+                    // This store's encoder never compresses with a dictionary.
+                    &Dictionaries::default(),
                 )?),
             };
             sqlx::query(
@@ -519,8 +522,21 @@ struct LineRow {
 impl Store for SqliteStore {
     type Write = SqliteWrite;
 
-    fn raw_encoding(&self) -> RawEncoding {
-        RawEncoding::Identity
+    fn raw_encoder(&self) -> RawEncoder {
+        RawEncoder::plain(RawEncoding::Identity)
+    }
+
+    async fn load_raw_dictionaries(&self) -> Result<Option<usize>, Error> {
+        // Facts are kept as sent: nothing to train.
+        Ok(None)
+    }
+
+    async fn add_raw_dictionary(&self, d: Dictionary) -> Result<(), Error> {
+        tracing::debug!(
+            dictionary = d.id(),
+            "SQLite keeps raw facts as sent; dictionary unused"
+        );
+        Ok(())
     }
 
     async fn begin_write(&self) -> Result<SqliteWrite, Error> {
