@@ -302,6 +302,13 @@ async fn a_batch_failing_midway_is_retried_into_the_same_books() {
          RETURN NULL; END $$",
         "CREATE TRIGGER fail_twice BEFORE INSERT ON journal_lines \
          FOR EACH STATEMENT EXECUTE FUNCTION fail_twice()",
+        // And while the facts are written, with the postings being applied on another thread.
+        "CREATE SEQUENCE facts_attempts",
+        "CREATE FUNCTION facts_fail_twice() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF nextval('facts_attempts') <= 2 THEN RAISE EXCEPTION 'injected failure'; END IF; \
+         RETURN NULL; END $$",
+        "CREATE TRIGGER facts_fail_twice BEFORE INSERT ON ledger_facts \
+         FOR EACH STATEMENT EXECUTE FUNCTION facts_fail_twice()",
     ] {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
@@ -324,6 +331,14 @@ async fn a_batch_failing_midway_is_retried_into_the_same_books() {
     assert!(
         attempts >= 3,
         "the failure was injected twice ({attempts} attempts)"
+    );
+    let attempts: i64 = sqlx::query_scalar("SELECT last_value FROM facts_attempts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        attempts >= 3,
+        "the facts' failure was injected twice ({attempts} attempts)"
     );
     let stored: std::collections::BTreeMap<_, _> = store
         .stored_entries()

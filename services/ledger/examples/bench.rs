@@ -280,6 +280,7 @@ mod stages {
         batches: AtomicU64,
         fold: AtomicU64,
         facts: AtomicU64,
+        postings: AtomicU64,
         entries: AtomicU64,
         written: AtomicU64,
         committed: AtomicU64,
@@ -329,6 +330,7 @@ mod stages {
             let sum = match f.message.as_str() {
                 "batch folded" => &self.0.fold,
                 "facts inserted" => &self.0.facts,
+                "postings applied" => &self.0.postings,
                 "entries inserted" => &self.0.entries,
                 "batch written" => &self.0.written,
                 "batch committed" => {
@@ -345,23 +347,27 @@ mod stages {
         /// One line: each stage's share of the fold's wall time `total`.
         pub(super) fn report(&self, total: Duration) -> String {
             let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-            let (fold, facts, rows, written, committed) = (
+            let (fold, facts, postings, rows, written, committed) = (
                 get(&self.0.fold),
                 get(&self.0.facts),
+                get(&self.0.postings),
                 get(&self.0.entries),
                 get(&self.0.written),
                 get(&self.0.committed),
             );
-            // `entries inserted` counts from the facts' start, `batch written` from the end of
-            // the fold, `batch committed` the whole batch.
+            // The fold's first step (`batch folded`), then the facts' write while its second
+            // step (the postings) runs on another thread, then whatever of that step is left
+            // (`postings applied`), then the entries; `batch written` counts from the end of
+            // the first step, `batch committed` the whole batch.
             let stages = [
-                ("fold", fold),
-                ("facts COPY", facts),
+                ("fold (which facts are new)", fold),
+                ("facts COPY (the postings applied beside it)", facts),
+                ("postings still being applied after the facts", postings),
+                ("entries, lines, metadata, outbox", rows),
                 (
-                    "entries, lines, metadata, outbox",
-                    rows.saturating_sub(facts),
+                    "heads and offsets",
+                    written.saturating_sub(facts + postings + rows),
                 ),
-                ("heads and offsets", written.saturating_sub(rows)),
                 (
                     "begin, catch-up, commit",
                     committed.saturating_sub(fold + written),

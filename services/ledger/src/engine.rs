@@ -304,6 +304,11 @@ impl Engine {
     /// [`Engine::catch_up`] has run. Returns the dead letters, which the caller must have
     /// acknowledged by the broker before committing. A retry may pass the same batch again:
     /// what an earlier attempt took from it is derived anew.
+    ///
+    /// In two steps, so the fold's CPU work overlaps the facts' write: first what each record
+    /// is (below the stored offsets, a dead letter, a duplicate, or a new fact with its
+    /// `fact_seq`) and the new facts' rows; then, on a blocking thread while those rows are
+    /// written, the postings applied to the core journal in order, which gives the entry rows.
     pub async fn fold_batch<T: WriteTx>(
         &mut self,
         tx: &mut T,
@@ -313,10 +318,11 @@ impl Engine {
         let recorded_at = tx.now().await?;
         // Offsets already folded, under the lock: the authority.
         let stored = tx.offsets(group).await?;
-        let mut heads: HashMap<String, Head> = tx.heads().await?;
+        let heads: HashMap<String, Head> = tx.heads().await?;
 
         let mut next_offsets: Offsets = HashMap::new();
-        let mut rows = Rows::default();
+        let mut facts = Rows::default();
+        let mut new_facts = Vec::new();
         let mut report = BatchReport::default();
         let mut dead = Vec::new();
         self.dirty = true;
@@ -358,64 +364,63 @@ impl Engine {
                     continue;
                 }
             };
-            let direct: HashSet<EntryId> = posting.entries.iter().map(|e| e.id()).collect();
             let fact_id = posting.fact_id.to_string();
             self.last_fact_seq += 1;
             let fact_seq = self.last_fact_seq;
             self.fact_digests.insert(fact.digest);
-            rows.f_seq.push(fact_seq);
-            rows.f_topic.push(rec.topic.clone());
-            rows.f_partition.push(rec.partition);
-            rows.f_offset.push(rec.offset);
-            rows.f_ledger.push(fact.account.clone());
-            rows.f_fact_id.push(fact_id.clone());
-            rows.f_digest.push(fact.digest.to_vec());
+            facts.f_seq.push(fact_seq);
+            facts.f_topic.push(rec.topic.clone());
+            facts.f_partition.push(rec.partition);
+            facts.f_offset.push(rec.offset);
+            facts.f_ledger.push(fact.account.clone());
+            facts.f_fact_id.push(fact_id.clone());
+            facts.f_digest.push(fact.digest.to_vec());
             // A retry: an earlier attempt moved the encoded bytes into its rows.
             let (encoding, stored) = fact
                 .stored
                 .take()
                 .unwrap_or_else(|| fact.wanted.encode(&fact.raw));
-            rows.f_raw.push(stored);
-            rows.f_encoding.push(encoding);
+            facts.f_raw.push(stored);
+            facts.f_encoding.push(encoding);
             report.facts += 1;
-
-            let outcome = self.ledger.apply_posting(posting);
-            for id in &outcome.posted {
-                let Some(entry) = self.ledger.entry(*id) else {
-                    continue;
-                };
-                let chain_name = if direct.contains(id) {
-                    format!("{}/{}", rec.topic, rec.partition)
-                } else {
-                    DERIVED_CHAIN.to_owned()
-                };
-                self.last_recorded_seq += 1;
-                push_entry(
-                    &mut rows,
-                    entry,
-                    &chain_name,
-                    heads.entry(chain_name.clone()).or_default(),
-                    self.last_recorded_seq,
-                    fact_seq,
-                    &fact_id,
-                    recorded_at,
-                );
-                report.entries += 1;
-            }
-            for c in &outcome.conflicts {
-                let canon = chain::Canonical::from_entry(&c.incoming);
-                rows.c_entry.push(c.id.as_uuid());
-                rows.c_fact.push(fact_seq);
-                rows.c_fact_id.push(c.fact_id.to_string());
-                rows.c_digest.push(canon.digest().to_vec());
-                rows.c_incoming
-                    .push(serde_json::to_value(&*c.incoming).unwrap_or_default());
-                report.conflicts += 1;
-            }
+            new_facts.push(NewFact {
+                chain: format!("{}/{}", rec.topic, rec.partition),
+                fact_seq,
+                fact_id,
+                posting,
+            });
         }
         report.dead_letters = dead.len();
         tracing::debug!(fold_ms = started.elapsed().as_millis(), "batch folded");
         let folded = std::time::Instant::now();
+
+        // The core journal moves to the blocking thread and back; if anything fails meanwhile
+        // the engine is dirty and is rebuilt, never used half-folded.
+        let mut applying = Applying {
+            ledger: std::mem::replace(&mut self.ledger, Ledger::new()),
+            heads,
+            last_recorded_seq: self.last_recorded_seq,
+            recorded_at,
+        };
+        let posting = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let applied = applying.apply(new_facts);
+            (applying, applied, started.elapsed())
+        });
+        let written = tx.write_facts(&facts, recorded_at).await;
+        let facts_done = std::time::Instant::now();
+        let (applying, (rows, entries, conflicts), apply_took) = posting.await?;
+        tracing::debug!(
+            wait_ms = facts_done.elapsed().as_millis(),
+            apply_us = apply_took.as_micros(),
+            "postings applied"
+        );
+        written?;
+        self.ledger = applying.ledger;
+        self.last_recorded_seq = applying.last_recorded_seq;
+        let mut heads = applying.heads;
+        report.entries = entries;
+        report.conflicts = conflicts;
         tx.write(&rows, &heads, group, &next_offsets, recorded_at)
             .await?;
         heads.clear();
@@ -431,6 +436,70 @@ impl Engine {
     /// Marks the last batch committed.
     pub fn committed(&mut self) {
         self.dirty = false;
+    }
+}
+
+/// A new fact of a batch, its row written, its posting still to apply.
+struct NewFact {
+    /// The chain of the entries it posts directly: its topic and partition.
+    chain: String,
+    fact_seq: i64,
+    fact_id: String,
+    posting: Posting,
+}
+
+/// The second step of [`Engine::fold_batch`]: what applying postings reads and changes,
+/// moved to a blocking thread and back.
+struct Applying {
+    ledger: Ledger,
+    heads: HashMap<String, Head>,
+    last_recorded_seq: i64,
+    recorded_at: DateTime<Utc>,
+}
+
+impl Applying {
+    /// Applies `facts`' postings in recording order: the entries' and conflicts' rows, and
+    /// how many of each.
+    fn apply(&mut self, facts: Vec<NewFact>) -> (Rows, usize, usize) {
+        let mut rows = Rows::default();
+        let (mut entries, mut conflicts) = (0, 0);
+        for fact in facts {
+            let direct: HashSet<EntryId> = fact.posting.entries.iter().map(|e| e.id()).collect();
+            let outcome = self.ledger.apply_posting(fact.posting);
+            for id in &outcome.posted {
+                let Some(entry) = self.ledger.entry(*id) else {
+                    continue;
+                };
+                let chain_name = if direct.contains(id) {
+                    fact.chain.as_str()
+                } else {
+                    DERIVED_CHAIN
+                };
+                self.last_recorded_seq += 1;
+                push_entry(
+                    &mut rows,
+                    entry,
+                    chain_name,
+                    self.heads.entry(chain_name.to_owned()).or_default(),
+                    self.last_recorded_seq,
+                    fact.fact_seq,
+                    &fact.fact_id,
+                    self.recorded_at,
+                );
+                entries += 1;
+            }
+            for c in &outcome.conflicts {
+                let canon = chain::Canonical::from_entry(&c.incoming);
+                rows.c_entry.push(c.id.as_uuid());
+                rows.c_fact.push(fact.fact_seq);
+                rows.c_fact_id.push(c.fact_id.to_string());
+                rows.c_digest.push(canon.digest().to_vec());
+                rows.c_incoming
+                    .push(serde_json::to_value(&*c.incoming).unwrap_or_default());
+                conflicts += 1;
+            }
+        }
+        (rows, entries, conflicts)
     }
 }
 

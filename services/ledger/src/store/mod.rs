@@ -122,8 +122,16 @@ pub trait WriteTx: Send {
     fn offsets(&mut self, group: &str) -> impl Future<Output = Result<Offsets, Error>> + Send;
     /// The stored chain heads.
     fn heads(&mut self) -> impl Future<Output = Result<HashMap<String, Head>, Error>> + Send;
-    /// Writes a folded batch: its rows, the changed heads and `group`'s new offsets (an offset
-    /// never moves backwards).
+    /// Writes a batch's new facts (the `f_*` columns of `rows`), first: the other rows refer
+    /// to them.
+    fn write_facts(
+        &mut self,
+        rows: &Rows,
+        recorded_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Writes the rest of a folded batch: its entries, lines, metadata, outbox rows and
+    /// conflicts (every column of `rows` but the facts'), the changed heads and `group`'s new
+    /// offsets (an offset never moves backwards).
     fn write(
         &mut self,
         rows: &Rows,

@@ -377,6 +377,10 @@ impl WriteTx for PgWrite {
         load_heads(&mut self.tx).await
     }
 
+    async fn write_facts(&mut self, rows: &Rows, recorded_at: DateTime<Utc>) -> Result<(), Error> {
+        write_facts(&mut self.tx, rows, recorded_at).await
+    }
+
     async fn write(
         &mut self,
         rows: &Rows,
@@ -385,7 +389,7 @@ impl WriteTx for PgWrite {
         offsets: &Offsets,
         recorded_at: DateTime<Utc>,
     ) -> Result<(), Error> {
-        write_rows(&mut self.tx, rows, recorded_at).await?;
+        write_entries(&mut self.tx, rows, recorded_at).await?;
         write_heads(&mut self.tx, heads).await?;
         write_offsets(&mut self.tx, group, offsets).await?;
         Ok(())
@@ -534,7 +538,7 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, Error> {
     }
     Ok(verifier.finish(&stored))
 }
-async fn write_rows(
+async fn write_facts(
     conn: &mut PgConnection,
     r: &Rows,
     recorded_at: DateTime<Utc>,
@@ -548,6 +552,16 @@ async fn write_rows(
         }
         tracing::debug!(ms = t.elapsed().as_millis(), "facts inserted");
     }
+    Ok(())
+}
+
+/// The rest of a batch: entries, lines, metadata, outbox rows and conflicts.
+async fn write_entries(
+    conn: &mut PgConnection,
+    r: &Rows,
+    recorded_at: DateTime<Utc>,
+) -> Result<(), Error> {
+    let t = std::time::Instant::now();
     if !r.e_id.is_empty() {
         sqlx::query(
             "INSERT INTO journal_entries \

@@ -215,14 +215,7 @@ impl WriteTx for SqliteWrite {
         load_heads(&mut self.tx).await
     }
 
-    async fn write(
-        &mut self,
-        r: &Rows,
-        heads: &HashMap<String, Head>,
-        group: &str,
-        offsets: &Offsets,
-        recorded_at: DateTime<Utc>,
-    ) -> Result<(), Error> {
+    async fn write_facts(&mut self, r: &Rows, recorded_at: DateTime<Utc>) -> Result<(), Error> {
         let at = micros(recorded_at);
         let conn: &mut SqliteConnection = &mut self.tx;
         for i in 0..r.f_seq.len() {
@@ -253,6 +246,19 @@ impl WriteTx for SqliteWrite {
             .execute(&mut *conn)
             .await?;
         }
+        Ok(())
+    }
+
+    async fn write(
+        &mut self,
+        r: &Rows,
+        heads: &HashMap<String, Head>,
+        group: &str,
+        offsets: &Offsets,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let at = micros(recorded_at);
+        let conn: &mut SqliteConnection = &mut self.tx;
         check_balanced(r)?;
         for i in 0..r.e_id.len() {
             sqlx::query(
