@@ -43,6 +43,10 @@ struct Args {
     /// Partitions of the topics created at start when missing.
     #[arg(long, env = "LEDGERLINE_PARTITIONS", default_value_t = 6)]
     partitions: i32,
+    /// Facts to train the raw-fact zstd dictionary on when the database has none (0: never;
+    /// stored facts are then compressed without one, ~3.5× larger).
+    #[arg(long, env = "LEDGERLINE_RAW_DICTIONARY_SAMPLES", default_value_t = ledgerline_ledger::raw::DICTIONARY_SAMPLES)]
+    raw_dictionary_samples: usize,
 }
 
 #[tokio::main]
@@ -61,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         );
     let mut config = Config::new(args.database_url, kafka);
     config.partitions = args.partitions;
+    config.raw_dictionary_samples = args.raw_dictionary_samples;
     config.topics = Topics::with_prefix(args.topic_prefix);
     config.group_id = args.group;
     config.grpc_addr = args.grpc_addr;
