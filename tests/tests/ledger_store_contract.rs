@@ -287,30 +287,34 @@ async fn the_sqlite_store_keeps_the_contract() {
     .await;
 }
 
-/// A batch that fails midway (here: at its lines' insert, after its facts were written in the
-/// same transaction) is retried from the same prepared records with a rebuilt engine: the books
-/// still equal the core's fold, nothing doubled, nothing missing.
+/// A batch that fails midway — at its lines' insert, after its facts were written in the same
+/// transaction, and at its facts' insert, while its postings are being applied on another
+/// thread — is retried from the same prepared records with a rebuilt engine: the books still
+/// equal the core's fold, nothing doubled, nothing missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_failing_midway_is_retried_into_the_same_books() {
+    const FAILING: [&str; 2] = ["journal_lines", "ledger_facts"];
     let (pool, url) = fresh_db("contract_retry").await;
     let store = PgStore::connect(&url).await.unwrap();
-    // A sequence is not transactional: it counts the attempts the rollbacks undo.
-    for sql in [
-        "CREATE SEQUENCE lines_attempts",
-        "CREATE FUNCTION fail_twice() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN IF nextval('lines_attempts') <= 2 THEN RAISE EXCEPTION 'injected failure'; END IF; \
-         RETURN NULL; END $$",
-        "CREATE TRIGGER fail_twice BEFORE INSERT ON journal_lines \
-         FOR EACH STATEMENT EXECUTE FUNCTION fail_twice()",
-        // And while the facts are written, with the postings being applied on another thread.
-        "CREATE SEQUENCE facts_attempts",
-        "CREATE FUNCTION facts_fail_twice() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN IF nextval('facts_attempts') <= 2 THEN RAISE EXCEPTION 'injected failure'; END IF; \
-         RETURN NULL; END $$",
-        "CREATE TRIGGER facts_fail_twice BEFORE INSERT ON ledger_facts \
-         FOR EACH STATEMENT EXECUTE FUNCTION facts_fail_twice()",
-    ] {
-        sqlx::query(sql).execute(&pool).await.unwrap();
+    for table in FAILING {
+        // A sequence is not transactional: it counts the attempts the rollbacks undo.
+        for sql in [
+            format!("CREATE SEQUENCE {table}_attempts"),
+            format!(
+                "CREATE FUNCTION {table}_fail_twice() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN IF nextval('{table}_attempts') <= 2 THEN RAISE EXCEPTION 'injected failure'; \
+                 END IF; RETURN NULL; END $$"
+            ),
+            format!(
+                "CREATE TRIGGER {table}_fail_twice BEFORE INSERT ON {table} \
+                 FOR EACH STATEMENT EXECUTE FUNCTION {table}_fail_twice()"
+            ),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
     }
     let (_world, facts) = world_facts(12, 400);
     let model = model(&facts);
@@ -324,22 +328,18 @@ async fn a_batch_failing_midway_is_retried_into_the_same_books() {
             .unwrap()
             .entries;
     }
-    let attempts: i64 = sqlx::query_scalar("SELECT last_value FROM lines_attempts")
+    for table in FAILING {
+        let attempts: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT last_value FROM {table}_attempts"
+        )))
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert!(
-        attempts >= 3,
-        "the failure was injected twice ({attempts} attempts)"
-    );
-    let attempts: i64 = sqlx::query_scalar("SELECT last_value FROM facts_attempts")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert!(
-        attempts >= 3,
-        "the facts' failure was injected twice ({attempts} attempts)"
-    );
+        assert!(
+            attempts >= 3,
+            "the failure on {table} was injected twice ({attempts} attempts)"
+        );
+    }
     let stored: std::collections::BTreeMap<_, _> = store
         .stored_entries()
         .await

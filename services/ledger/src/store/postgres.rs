@@ -102,13 +102,20 @@ async fn load_dictionaries(
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
+    add_stored_dictionaries(into, rows, false);
+    Ok(())
+}
+
+/// Adds `ledger_raw_dictionaries` rows (id, bytes) to `into`, each activated if `activate`
+/// (so the last one is the active one); a damaged row is left out, and its facts then fail
+/// to decode, naming it.
+fn add_stored_dictionaries(into: &Dictionaries, rows: Vec<(i64, Vec<u8>)>, activate: bool) {
     for (id, bytes) in rows {
         match Dictionary::from_bytes(bytes) {
-            Some(d) if i64::from(d.id()) == id => into.insert(d, false),
+            Some(d) if i64::from(d.id()) == id => into.insert(d, activate),
             _ => tracing::warn!(dict_id = id, "stored raw-fact dictionary is damaged"),
         }
     }
-    Ok(())
 }
 
 impl Store for PgStore {
@@ -127,13 +134,8 @@ impl Store for PgStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        for (id, bytes) in rows {
-            match Dictionary::from_bytes(bytes) {
-                // The newest is the one new facts use.
-                Some(d) if i64::from(d.id()) == id => self.dictionaries.insert(d, true),
-                _ => tracing::warn!(dict_id = id, "stored raw-fact dictionary is damaged"),
-            }
-        }
+        // In installation order: the newest is the one new facts use.
+        add_stored_dictionaries(&self.dictionaries, rows, true);
         let wanted = self.raw_encoding == RawEncoding::Zstd
             && self.dictionary_samples > 0
             && self.dictionaries.active().is_none();
@@ -538,6 +540,8 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, Error> {
     }
     Ok(verifier.finish(&stored))
 }
+
+/// A batch's new facts: binary `COPY`, or one `INSERT` for a small batch.
 async fn write_facts(
     conn: &mut PgConnection,
     r: &Rows,
