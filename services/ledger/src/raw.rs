@@ -32,7 +32,9 @@ pub const MAX_RAW_BYTES: usize = 64 << 20;
 
 /// The size of a trained dictionary. On 25,000 bench facts (2,076 bytes on average; trained on
 /// the 5,000 before them) 16 KB, 64 KB and 110 KB dictionaries give 288, 255 and 301 bytes a
-/// fact at level 1 (976 without one), at 2.8–4.3 µs a fact (7.8 without).
+/// fact at level 1 (976 without one), at 2.8–4.3 µs a fact (7.8 without) — a one-off
+/// comparison by hand; `cargo run --release -p ledgerline-ledger --example dictionary` measures
+/// the size chosen here.
 pub const DICTIONARY_BYTES: usize = 64 << 10;
 
 /// How many facts, or bytes of facts, a dictionary is trained on (whichever comes first):

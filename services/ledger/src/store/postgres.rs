@@ -85,22 +85,25 @@ pub struct PgWrite {
     dictionaries: Arc<Dictionaries>,
 }
 
-/// Loads the dictionaries `ids` (named by stored frames, see [`crate::raw`]) into `into`. One
-/// that is not stored stays missing: decoding its facts then fails naming it.
-async fn load_dictionaries(
-    conn: &mut PgConnection,
+/// Loads into `into` the dictionaries that stored rows (`raw_encoding`, `raw`) name and it
+/// lacks (another instance may have trained one since, see [`crate::raw`]); no query when
+/// none is missing. One that is not stored stays missing: decoding its facts then fails naming
+/// it.
+async fn load_missing_dictionaries<'a>(
+    conn: impl sqlx::PgExecutor<'_>,
     into: &Dictionaries,
-    ids: &[u32],
+    rows: impl IntoIterator<Item = (&'a str, &'a [u8])>,
 ) -> Result<(), Error> {
-    if ids.is_empty() {
+    let missing = into.missing(rows);
+    if missing.is_empty() {
         return Ok(());
     }
-    let ids: Vec<i64> = ids.iter().map(|&id| i64::from(id)).collect();
+    let ids: Vec<i64> = missing.iter().map(|&id| i64::from(id)).collect();
     let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
         "SELECT dict_id, dictionary FROM ledger_raw_dictionaries WHERE dict_id = ANY($1)",
     )
     .bind(&ids)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn)
     .await?;
     add_stored_dictionaries(into, rows, false);
     Ok(())
@@ -244,13 +247,12 @@ impl Store for PgStore {
         let entry = stored_entry_from_row(&row)?;
         let (seq, encoding, stored): (i64, String, Vec<u8>) =
             (row.try_get(18)?, row.try_get(19)?, row.try_get(20)?);
-        let missing = self
-            .dictionaries
-            .missing([(encoding.as_str(), stored.as_slice())]);
-        if !missing.is_empty() {
-            let mut conn = self.pool.acquire().await?;
-            load_dictionaries(&mut conn, &self.dictionaries, &missing).await?;
-        }
+        load_missing_dictionaries(
+            &self.pool,
+            &self.dictionaries,
+            [(encoding.as_str(), stored.as_slice())],
+        )
+        .await?;
         let raw = crate::raw::decode(seq, &encoding, stored, &self.dictionaries)?;
         Ok(Some((entry, raw)))
     }
@@ -347,13 +349,14 @@ impl WriteTx for PgWrite {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        // Another instance may have trained a dictionary since this one loaded them.
-        let missing = self.dictionaries.missing(
+        load_missing_dictionaries(
+            &mut *self.tx,
+            &self.dictionaries,
             facts
                 .iter()
                 .map(|f| (f.encoding.as_str(), f.stored.as_slice())),
-        );
-        load_dictionaries(&mut self.tx, &self.dictionaries, &missing).await?;
+        )
+        .await?;
         Ok(facts)
     }
 
