@@ -13,7 +13,9 @@
 //! latency.
 //! It prints where the writer's time went, stage by stage (from the ledger's debug events),
 //! and the CPU time a fact cost during the fold by process (this process, PostgreSQL, the
-//! broker; from `/proc`) and the machine's idle share: less noisy than the rate for A/B runs.
+//! broker; from `/proc`) and the machine's idle share: less noisy than the rate for A/B runs;
+//! and PostgreSQL's execution time a fact by statement kind (lines, facts, entries, cells …)
+//! from `pg_stat_statements`, which `scripts/test-services` loads.
 //! After the fold it times a restart's rebuild of the core state from the stored facts.
 #![allow(
     clippy::print_stderr,
@@ -143,6 +145,10 @@ async fn main() -> anyhow::Result<()> {
         "{}/{tag}",
         db_url.rsplit_once('/').map_or(db_url.as_str(), |(b, _)| b)
     );
+    let stats = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&bench_url)
+        .await?;
     let mut config = Config::new(bench_url, kafka.clone());
     config.topics = topics.clone();
     config.group_id = tag.clone();
@@ -161,6 +167,7 @@ async fn main() -> anyhow::Result<()> {
         config.batch.max_records = n;
     }
     let stop = CancellationToken::new();
+    statements::reset(&stats).await;
     let cpu0 = cpu::Snapshot::take();
     let t0 = Instant::now();
     let running = ledgerline_ledger::start(config, stop.clone()).await?;
@@ -195,6 +202,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let total = t0.elapsed();
     let cpu_used = cpu::Snapshot::take().and_then(|now| now.since(cpu0.as_ref()));
+    let by_statement = statements::report(&stats, records).await;
     asof_stop.cancel();
     if let Some(task) = asof {
         let (mut took, max_queued) = task.await??;
@@ -248,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(used) = cpu_used {
         eprintln!("{}", used.per_fact(records));
     }
+    eprintln!("{by_statement}");
     eprintln!("{}", stages.report(total));
     if let Some((t1, d1)) = first {
         let steady = t1.elapsed();
@@ -260,240 +269,9 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where the writer's time goes, from the ledger's own debug events (`batch folded`, `facts
-/// inserted`, `entries inserted`, `batch written`, `batch committed`): the writer is the
-/// pipeline's critical path, so its stages are what a faster ledger must shorten.
-mod stages {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::Duration;
-
-    use tracing::field::{Field, Visit};
-    use tracing_subscriber::layer::{Context, Layer};
-
-    /// Milliseconds summed over every batch, by stage.
-    #[derive(Clone, Default)]
-    pub(super) struct StageTimes(Arc<Sums>);
-
-    #[derive(Default)]
-    struct Sums {
-        batches: AtomicU64,
-        fold: AtomicU64,
-        facts: AtomicU64,
-        postings: AtomicU64,
-        entries: AtomicU64,
-        written: AtomicU64,
-        committed: AtomicU64,
-    }
-
-    /// The ledger's debug events, whatever `RUST_LOG` says for the printed log.
-    pub(super) fn filter() -> tracing_subscriber::filter::Targets {
-        tracing_subscriber::filter::Targets::new()
-            .with_target("ledgerline_ledger", tracing::Level::DEBUG)
-    }
-
-    #[derive(Default)]
-    struct Fields {
-        message: String,
-        ms: Option<u64>,
-    }
-
-    impl Visit for Fields {
-        fn record_u64(&mut self, field: &Field, value: u64) {
-            if field.name().ends_with("ms") {
-                self.ms = Some(value);
-            }
-        }
-        fn record_i64(&mut self, field: &Field, value: i64) {
-            self.record_u64(field, u64::try_from(value).unwrap_or(0));
-        }
-        fn record_u128(&mut self, field: &Field, value: u128) {
-            self.record_u64(field, u64::try_from(value).unwrap_or(u64::MAX));
-        }
-        fn record_str(&mut self, field: &Field, value: &str) {
-            if field.name() == "message" {
-                value.clone_into(&mut self.message);
-            }
-        }
-        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-            if field.name() == "message" {
-                self.message = format!("{value:?}");
-            }
-        }
-    }
-
-    impl<S: tracing::Subscriber> Layer<S> for StageTimes {
-        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-            let mut f = Fields::default();
-            event.record(&mut f);
-            let Some(ms) = f.ms else { return };
-            let sum = match f.message.as_str() {
-                "batch folded" => &self.0.fold,
-                "facts inserted" => &self.0.facts,
-                "postings applied" => &self.0.postings,
-                "entries inserted" => &self.0.entries,
-                "batch written" => &self.0.written,
-                "batch committed" => {
-                    self.0.batches.fetch_add(1, Ordering::Relaxed);
-                    &self.0.committed
-                }
-                _ => return,
-            };
-            sum.fetch_add(ms, Ordering::Relaxed);
-        }
-    }
-
-    impl StageTimes {
-        /// One line: each stage's share of the fold's wall time `total`.
-        pub(super) fn report(&self, total: Duration) -> String {
-            let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-            let (fold, facts, postings, rows, written, committed) = (
-                get(&self.0.fold),
-                get(&self.0.facts),
-                get(&self.0.postings),
-                get(&self.0.entries),
-                get(&self.0.written),
-                get(&self.0.committed),
-            );
-            // The fold's first step (`batch folded`), then the facts' write while its second
-            // step (the postings) runs on another thread, then whatever of that step is left
-            // (`postings applied`), then the entries; `batch written` counts from the end of
-            // the first step, `batch committed` the whole batch.
-            let stages = [
-                ("fold (which facts are new)", fold),
-                ("facts COPY (the postings applied beside it)", facts),
-                ("postings still being applied after the facts", postings),
-                ("entries, lines, metadata, outbox", rows),
-                (
-                    "heads and offsets",
-                    written.saturating_sub(facts + postings + rows),
-                ),
-                (
-                    "begin, catch-up, commit",
-                    committed.saturating_sub(fold + written),
-                ),
-                (
-                    "writer idle (waiting for a batch or the cells builder)",
-                    u64::try_from(total.as_millis())
-                        .unwrap_or(u64::MAX)
-                        .saturating_sub(committed),
-                ),
-            ];
-            let parts: Vec<String> = stages
-                .iter()
-                .map(|(name, ms)| format!("{name} {:.2} s", *ms as f64 / 1000.0))
-                .collect();
-            format!(
-                "the writer over {} batches: {}",
-                get(&self.0.batches),
-                parts.join(", ")
-            )
-        }
-    }
-}
-
-/// CPU time by process during the fold, from Linux's `/proc` (the ledger runs in this process;
-/// PostgreSQL and the broker are the machine's `postgres` and `java` processes): a rate moves
-/// with whatever else the machine does, CPU a fact much less, so A/B comparisons use it.
-mod cpu {
-    use std::collections::HashMap;
-
-    #[derive(Default)]
-    pub(super) struct Snapshot {
-        /// Clock ticks (utime + stime) by process id, with the process's group name.
-        ticks: HashMap<u32, (&'static str, u64)>,
-        /// The machine's ticks: idle and all.
-        idle: u64,
-        all: u64,
-    }
-
-    pub(super) struct Used {
-        ticks: HashMap<&'static str, u64>,
-        idle_share: f64,
-    }
-
-    impl Snapshot {
-        pub(super) fn take() -> Option<Self> {
-            let me = std::process::id();
-            let mut snap = Self::default();
-            for dir in std::fs::read_dir("/proc").ok()?.flatten() {
-                let Some(pid) = dir.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-                    continue;
-                };
-                let Ok(stat) = std::fs::read_to_string(dir.path().join("stat")) else {
-                    continue; // gone meanwhile
-                };
-                // `pid (comm) state …`: comm may hold spaces, so split after its last ')'.
-                let Some((head, rest)) = stat.rsplit_once(')') else {
-                    continue;
-                };
-                let comm = head.split_once('(').map_or("", |(_, c)| c);
-                let group = match comm {
-                    _ if pid == me => "ledger (this process)",
-                    "postgres" => "PostgreSQL",
-                    "java" => "Kafka broker",
-                    _ => "other",
-                };
-                let fields: Vec<&str> = rest.split_whitespace().collect();
-                // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the comm.
-                let used: u64 = fields
-                    .get(11..13)
-                    .map(|f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
-                    .unwrap_or(0);
-                snap.ticks.insert(pid, (group, used));
-            }
-            let machine = std::fs::read_to_string("/proc/stat").ok()?;
-            let cpu: Vec<u64> = machine
-                .lines()
-                .next()?
-                .split_whitespace()
-                .skip(1)
-                .filter_map(|v| v.parse().ok())
-                .collect();
-            snap.idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
-            snap.all = cpu.iter().sum();
-            Some(snap)
-        }
-
-        /// What was used between `earlier` and this snapshot, by group: what each process
-        /// used since `earlier` (all of it if it started since; processes that ended meanwhile
-        /// are not counted).
-        pub(super) fn since(self, earlier: Option<&Self>) -> Option<Used> {
-            let earlier = earlier?;
-            let mut ticks: HashMap<&'static str, u64> = HashMap::new();
-            for (pid, (group, used)) in &self.ticks {
-                let before = earlier.ticks.get(pid).map_or(0, |(_, t)| *t);
-                *ticks.entry(group).or_default() += used.saturating_sub(before);
-            }
-            let all = self.all.saturating_sub(earlier.all).max(1);
-            Some(Used {
-                ticks,
-                idle_share: self.idle.saturating_sub(earlier.idle) as f64 / all as f64,
-            })
-        }
-    }
-
-    impl Used {
-        /// One line: µs of CPU a fact by process group, and the machine's idle share.
-        pub(super) fn per_fact(&self, facts: usize) -> String {
-            // USER_HZ is 100 on Linux for every architecture this runs on.
-            let us = |ticks: u64| ticks as f64 * 10_000.0 / facts.max(1) as f64;
-            let mut groups: Vec<_> = self.ticks.iter().filter(|(_, t)| **t > 0).collect();
-            groups.sort_by(|a, b| b.1.cmp(a.1));
-            let total: u64 = groups.iter().map(|(_, t)| **t).sum();
-            let parts: Vec<String> = groups
-                .iter()
-                .map(|(g, t)| format!("{g} {:.1}", us(**t)))
-                .collect();
-            format!(
-                "CPU a fact during the fold: {:.1} µs ({}); the machine idle {:.0} %",
-                us(total),
-                parts.join(", "),
-                self.idle_share * 100.0
-            )
-        }
-    }
-}
+mod cpu;
+mod stages;
+mod statements;
 
 /// As-of balances (effective now, one key each) at `qps` until `stop`; their latencies and the
 /// longest cells queue seen.
