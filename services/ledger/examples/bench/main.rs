@@ -167,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
         config.batch.max_records = n;
     }
     let stop = CancellationToken::new();
-    statements::reset(&stats).await;
+    let statements_tracked = statements::reset(&stats).await;
     let cpu0 = cpu::Snapshot::take();
     let t0 = Instant::now();
     let running = ledgerline_ledger::start(config, stop.clone()).await?;
@@ -202,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let total = t0.elapsed();
     let cpu_used = cpu::Snapshot::take().and_then(|now| now.since(cpu0.as_ref()));
-    let by_statement = statements::report(&stats, records).await;
+    let by_statement = statements::report(&stats, statements_tracked, records).await;
     asof_stop.cancel();
     if let Some(task) = asof {
         let (mut took, max_queued) = task.await??;

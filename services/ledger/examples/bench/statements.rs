@@ -32,8 +32,14 @@ pub(super) async fn reset(pool: &PgPool) -> bool {
         .is_ok()
 }
 
-/// One line: µs of PostgreSQL execution a fact, by statement kind, largest first.
-pub(super) async fn report(pool: &PgPool, facts: usize) -> String {
+/// One line: µs of PostgreSQL execution a fact, by statement kind, largest first; `tracked`
+/// is what [`reset`] answered (without it the statistics would not be this run's alone).
+pub(super) async fn report(pool: &PgPool, tracked: bool, facts: usize) -> String {
+    const ABSENT: &str = "PostgreSQL time by statement: pg_stat_statements is not loaded \
+                          (scripts/test-services loads it when the server has it)";
+    if !tracked {
+        return ABSENT.to_owned();
+    }
     let rows: Result<Vec<(String, f64)>, sqlx::Error> = sqlx::query_as(
         "SELECT query, total_exec_time FROM pg_stat_statements \
           WHERE toplevel AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
@@ -41,9 +47,7 @@ pub(super) async fn report(pool: &PgPool, facts: usize) -> String {
     .fetch_all(pool)
     .await;
     let Ok(rows) = rows else {
-        return "PostgreSQL time by statement: pg_stat_statements is not loaded \
-                (scripts/test-services loads it when the server has it)"
-            .to_owned();
+        return ABSENT.to_owned();
     };
     let mut ms: Vec<(&str, f64)> = KINDS.iter().map(|(name, _)| (*name, 0.0)).collect();
     let mut other = 0.0;
