@@ -596,7 +596,7 @@ impl Ctx {
     }
 
     /// The look-back: re-reads from the oldest still-pending transaction and re-publishes
-    /// those whose status changed. `now_hint` is the newest `created` seen (≤ Stripe's now);
+    /// those whose status or `available_on` changed. `now_hint` is the newest `created` seen (≤ Stripe's now);
     /// `force` re-reads even when no `available_on` has passed it.
     pub async fn recheck_pending(
         &self,
@@ -612,7 +612,7 @@ impl Ctx {
         if !force && min_available > now_hint {
             return Ok(0);
         }
-        let pending = self.store.pending_bt_ids(&scope.key).await?;
+        let pending = self.store.pending_bts(&scope.key).await?;
         // Those in the cursor's second are recorded there as published in their new version,
         // so that the next poll's re-read of that second does not publish them again.
         let mut cursor: BtCursor = self
@@ -630,12 +630,17 @@ impl Ctx {
             )
             .await?;
         while let Some(chunk) = walk.next_chunk().await? {
+            // Changed: no longer pending, or still pending with another `available_on`
+            // (Stripe may move it; the ledger then reverses its reclass and posts a new one).
             let changed: Vec<RawObject> = chunk
                 .into_iter()
-                .filter(|o| pending.contains(&o.id))
                 .filter(|o| {
-                    serde_json::from_slice::<ObjectHead>(&o.raw)
-                        .is_ok_and(|h| h.status.as_deref() != Some("pending"))
+                    pending.get(&o.id).is_some_and(|published_available_on| {
+                        serde_json::from_slice::<ObjectHead>(&o.raw).is_ok_and(|h| {
+                            h.status.as_deref() != Some("pending")
+                                || h.available_on != *published_available_on
+                        })
+                    })
                 })
                 .collect();
             n += self

@@ -160,20 +160,23 @@ impl Store {
         })
     }
 
-    pub async fn pending_bt_ids(
+    /// The transactions published as `pending`, with the `available_on` they were published
+    /// with.
+    pub async fn pending_bts(
         &self,
         scope: &str,
-    ) -> Result<std::collections::HashSet<String>, IngesterError> {
+    ) -> Result<std::collections::HashMap<String, i64>, IngesterError> {
         let pool = match &self.db {
             Db::Pg(p) => p,
-            Db::Sqlite(p) => return sqlite::pending_bt_ids(p, scope).await,
+            Db::Sqlite(p) => return sqlite::pending_bts(p, scope).await,
         };
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT id FROM ingester_pending_balance_transactions WHERE scope = $1")
-                .bind(scope)
-                .fetch_all(pool)
-                .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, available_on FROM ingester_pending_balance_transactions WHERE scope = $1",
+        )
+        .bind(scope)
+        .fetch_all(pool)
+        .await?;
+        Ok(rows.into_iter().collect())
     }
 
     pub async fn add_pending_payouts(

@@ -88,6 +88,50 @@ impl Model {
     }
 }
 
+/// A stripe-sim server over `objects` with its clock stopped at `now`, and a balance-transaction
+/// poller over it writing to a fresh database and a fresh one-partition topic (returned).
+async fn poller_over(objects: Vec<SimObject>, now: i64) -> (SimServer, Ctx, Client, String) {
+    let sim = SimServer::start(
+        SimConfig {
+            clock: ClockConfig {
+                start: Some(now),
+                speed: 0,
+            },
+            ..SimConfig::default()
+        },
+        objects,
+    )
+    .await
+    .unwrap();
+    let db_url = common::fresh_database_url().await;
+    let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
+    ledgerline_ingester::MIGRATOR.run(&pool).await.unwrap();
+    let topics = ledgerline_bus::Topics::with_prefix(
+        ledgerline_tests::unique_name("btrepub").to_lowercase() + ".",
+    );
+    let topic = topics.stripe_balance_transactions();
+    let kafka = KafkaConfig::new(ledgerline_tests::kafka_bootstrap_servers(), "bt-republish");
+    ensure_topics(&kafka.admin().unwrap(), &[TopicSpec::new(topic.clone(), 1)])
+        .await
+        .unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let ctx = Ctx {
+        store: Store::new(pool),
+        publisher: Publisher::new(
+            kafka.idempotent_producer().unwrap(),
+            topics,
+            metrics.clone(),
+        ),
+        metrics,
+        filters: Arc::new(Default::default()),
+        walk_buffer: DEFAULT_WALK_BUFFER,
+    };
+    let mut client = ClientConfig::new(sim.base_url(), ApiKey::parse(DEFAULT_TEST_KEY).unwrap());
+    client.requests_per_sec = Some(0);
+    let client = Client::new(client).unwrap();
+    (sim, ctx, client, topic)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unchanged_balance_transactions_are_not_republished_and_changed_ones_are_once() {
     let world = World::generate(&WorldConfig {
@@ -128,44 +172,7 @@ async fn unchanged_balance_transactions_are_not_republished_and_changed_ones_are
         .unwrap();
     let t2 = platform_newest(t1).unwrap().1.unwrap();
     let t3 = world.truth.end + 60 * DAY;
-    let sim = SimServer::start(
-        SimConfig {
-            clock: ClockConfig {
-                start: Some(t1),
-                speed: 0,
-            },
-            ..SimConfig::default()
-        },
-        world.objects,
-    )
-    .await
-    .unwrap();
-    let db_url = common::fresh_database_url().await;
-    let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
-    ledgerline_ingester::MIGRATOR.run(&pool).await.unwrap();
-    let topics = ledgerline_bus::Topics::with_prefix(
-        ledgerline_tests::unique_name("btrepub").to_lowercase() + ".",
-    );
-    let topic = topics.stripe_balance_transactions();
-    let kafka = KafkaConfig::new(ledgerline_tests::kafka_bootstrap_servers(), "bt-republish");
-    ensure_topics(&kafka.admin().unwrap(), &[TopicSpec::new(topic.clone(), 1)])
-        .await
-        .unwrap();
-    let metrics = Arc::new(Metrics::default());
-    let ctx = Ctx {
-        store: Store::new(pool.clone()),
-        publisher: Publisher::new(
-            kafka.idempotent_producer().unwrap(),
-            topics.clone(),
-            metrics.clone(),
-        ),
-        metrics,
-        filters: Arc::new(Default::default()),
-        walk_buffer: DEFAULT_WALK_BUFFER,
-    };
-    let mut client = ClientConfig::new(sim.base_url(), ApiKey::parse(DEFAULT_TEST_KEY).unwrap());
-    client.requests_per_sec = Some(0);
-    let client = Client::new(client).unwrap();
+    let (sim, ctx, client, topic) = poller_over(world.objects, t1).await;
     let scopes = [
         Scope {
             key: format!("default/test/{}", common::PLATFORM),
@@ -261,5 +268,102 @@ async fn unchanged_balance_transactions_are_not_republished_and_changed_ones_are
         );
     }
     assert!(seen.keys().any(|(a, _)| *a == connected));
+    sim.shutdown().await;
+}
+
+/// Stripe may move a pending transaction's `available_on` (the architecture's rule: the ledger
+/// then reverses its reclass and posts a new one). Nothing announces it, so the look-back must
+/// see it: the moved transaction is published again once, still `pending`, with the new time;
+/// an unchanged world then publishes nothing; the old time passing changes nothing; the new
+/// time passing publishes it once more, `available`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_transaction_whose_available_on_moves_is_republished_once() {
+    let world = World::generate(&WorldConfig {
+        connected_accounts: 0,
+        days: Some(8),
+        ..WorldConfig::with_facts(91, 400)
+    });
+    let start = world.config.start;
+    // The platform's transactions: id → (created, available_on).
+    let bts: HashMap<String, (i64, i64)> = world
+        .objects
+        .iter()
+        .filter(|o| o.kind == ObjectKind::BalanceTransaction && o.account.is_none())
+        .filter_map(|o| Some((o.id.clone(), (o.created, o.available_on?))))
+        .collect();
+    // A moment with a pending transaction, and the one of them that matures first.
+    let (t1, (moved, (_, old_available_on))) = (0..96)
+        .map(|h| start + 2 * DAY + h * 3_600)
+        .find_map(|t| {
+            bts.iter()
+                .filter(|(_, (c, a))| *c <= t && *a > t)
+                .min_by_key(|(id, (_, a))| (*a, (*id).clone()))
+                .map(|(id, v)| (t, (id.clone(), *v)))
+        })
+        .unwrap();
+    // Stripe holds it three more days.
+    let new_available_on = old_available_on + 3 * DAY;
+    let (sim, ctx, client, topic) = poller_over(world.objects, t1).await;
+    let scope = Scope {
+        key: format!("default/test/{}", common::PLATFORM),
+        client,
+        account: common::PLATFORM.to_owned(),
+        stripe_account: None,
+    };
+    let mut published = 0i64;
+    let mut published_since = || {
+        let total = common::topic_records(&topic);
+        let new = total - published;
+        published = total;
+        new
+    };
+
+    ctx.poll_balance_transactions(&scope).await.unwrap();
+    ctx.recheck_pending(&scope, t1, true).await.unwrap();
+    assert!(
+        published_since() > 0,
+        "the first poll publishes the world so far"
+    );
+
+    assert!(sim.handle().move_available_on(&moved, new_available_on));
+    ctx.recheck_pending(&scope, t1, true).await.unwrap();
+    assert_eq!(published_since(), 1, "the moved transaction, once");
+    ctx.recheck_pending(&scope, t1, true).await.unwrap();
+    ctx.poll_balance_transactions(&scope).await.unwrap();
+    assert_eq!(published_since(), 0, "nothing changed since");
+
+    // The old time passes: the moved transaction is still pending.
+    sim.handle().set_now(old_available_on);
+    ctx.poll_balance_transactions(&scope).await.unwrap();
+    ctx.recheck_pending(&scope, old_available_on, true)
+        .await
+        .unwrap();
+    // The new time passes: it turns available.
+    sim.handle().set_now(new_available_on);
+    ctx.poll_balance_transactions(&scope).await.unwrap();
+    ctx.recheck_pending(&scope, new_available_on, true)
+        .await
+        .unwrap();
+
+    let records = common::consume_all(&topic, std::time::Duration::from_secs(3)).await;
+    let versions: Vec<(i32, i64)> = records
+        .iter()
+        .map(|(_, v)| BalanceTransactionRecord::decode(v.as_slice()).unwrap())
+        .filter(|r| r.balance_transaction_id == moved)
+        .map(|r| (r.observed_status, r.available_on))
+        .collect();
+    let (pending, available) = (
+        BalanceTransactionStatus::Pending as i32,
+        BalanceTransactionStatus::Available as i32,
+    );
+    assert_eq!(
+        versions,
+        vec![
+            (pending, old_available_on),
+            (pending, new_available_on),
+            (available, new_available_on),
+        ],
+        "{moved}: published pending, pending with the moved time, then available"
+    );
     sim.shutdown().await;
 }

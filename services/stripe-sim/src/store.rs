@@ -368,6 +368,32 @@ impl Store {
         }
     }
 
+    /// Moves a balance transaction's `available_on` (as Stripe may while it is pending: its
+    /// status and `/v1/balance` follow the new time). Returns false for anything else, or when
+    /// the stored JSON has no numeric top-level `available_on` to rewrite.
+    pub fn set_available_on(&mut self, idx: ObjIdx, available_on: i64) -> bool {
+        let Some(e) = self.entries.get_mut(idx as usize) else {
+            return false;
+        };
+        if e.kind != ObjectKind::BalanceTransaction || e.available_on.is_none() {
+            return false;
+        }
+        let Some(span) = top_level_value(&e.json, "available_on")
+            .filter(|r| e.json[r.clone()].trim().parse::<i64>().is_ok())
+        else {
+            return false;
+        };
+        let mut json = String::with_capacity(e.json.len() + 2);
+        json.push_str(&e.json[..span.start]);
+        json.push_str(&available_on.to_string());
+        json.push_str(&e.json[span.end..]);
+        e.available_on = Some(available_on);
+        e.status_span =
+            top_level_value(&json, "status").filter(|r| json[r.clone()].starts_with('"'));
+        e.json = json;
+        true
+    }
+
     /// Sets filter `name` to `value` (or removes it with `None`), keeping the indexes true.
     pub fn set_filter(&mut self, idx: ObjIdx, name: &'static str, value: Option<String>) {
         let Some(e) = self.entries.get_mut(idx as usize) else {

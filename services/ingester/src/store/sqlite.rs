@@ -1,6 +1,6 @@
 //! The ingester's state in SQLite: the statements of the parent module, one row at a time.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -96,16 +96,17 @@ pub(super) async fn pending_bt_window(
     })
 }
 
-pub(super) async fn pending_bt_ids(
+pub(super) async fn pending_bts(
     pool: &SqlitePool,
     scope: &str,
-) -> Result<HashSet<String>, IngesterError> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT id FROM ingester_pending_balance_transactions WHERE scope = ?")
-            .bind(scope)
-            .fetch_all(pool)
-            .await?;
-    Ok(rows.into_iter().map(|r| r.0).collect())
+) -> Result<HashMap<String, i64>, IngesterError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT id, available_on FROM ingester_pending_balance_transactions WHERE scope = ?",
+    )
+    .bind(scope)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 pub(super) async fn add_pending_payouts(

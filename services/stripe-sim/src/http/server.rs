@@ -250,6 +250,17 @@ impl SimHandle {
         now
     }
 
+    /// Moves balance transaction `id`'s `available_on` to `t`, as Stripe may while the
+    /// transaction is pending; no event announces it (balance transactions have none), so only
+    /// a re-read sees it. Returns false when `id` is not a balance transaction here.
+    pub fn move_available_on(&self, id: &str, t: i64) -> bool {
+        let mut store = self.state.write_store();
+        match store.lookup(id) {
+            Some((idx, _)) => store.set_available_on(idx, t),
+            None => false,
+        }
+    }
+
     /// Sets the clock's speed (simulated seconds per wall second; 0 stops it).
     pub fn set_speed(&self, speed: u32) {
         self.state.clock.set_speed(speed);
