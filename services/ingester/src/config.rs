@@ -7,7 +7,7 @@
 //! earlier versions still works: `STRIPE_API_KEY`, `LEDGERLINE_STRIPE_ACCOUNT`,
 //! `LEDGERLINE_WEBHOOK_SECRETS`, `LEDGERLINE_CONNECT`, `LEDGERLINE_REGISTER_WEBHOOK_URL`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -132,29 +132,7 @@ fn pairs(map: &BTreeMap<String, OneOrMany>) -> Vec<(String, String)> {
 pub fn resolve(mut file: FileConfig, env: Env<'_>) -> Result<IngesterConfig, ConfigError> {
     // Single-account environment (no account in the file).
     if file.accounts.is_empty() {
-        match env("LEDGERLINE_STRIPE_ACCOUNT") {
-            Some(acct) if !acct.is_empty() => file.accounts.push(AccountSection {
-                name: "default".into(),
-                platform_account: acct,
-                api_key_env: Some("STRIPE_API_KEY".into()),
-                api_key_file: None,
-                webhook_secrets_env: env("LEDGERLINE_WEBHOOK_SECRETS")
-                    .map(|_| "LEDGERLINE_WEBHOOK_SECRETS".to_owned()),
-                webhook_secret_files: Vec::new(),
-                connected_accounts: Vec::new(),
-                discover_connected: env_bool(env, "LEDGERLINE_CONNECT")?.unwrap_or(false),
-                register_webhook_url: env("LEDGERLINE_REGISTER_WEBHOOK_URL"),
-                base_url: None,
-                rate: None,
-            }),
-            _ => {
-                return Err(field(
-                    "accounts",
-                    "no Stripe account configured: add an [[accounts]] table to the config file \
-                     (see ingester.example.toml) or set LEDGERLINE_STRIPE_ACCOUNT and STRIPE_API_KEY",
-                ));
-            }
-        }
+        file.accounts.push(env_account(env)?);
     }
     let kafka = env("KAFKA_BOOTSTRAP_SERVERS")
         .or(file.kafka.bootstrap_servers.clone())
@@ -178,203 +156,15 @@ pub fn resolve(mut file: FileConfig, env: Env<'_>) -> Result<IngesterConfig, Con
     )?
     .ok_or_else(|| field("database.url_env", "no database URL"))?;
 
-    let base_url = env("LEDGERLINE_STRIPE_BASE_URL").or(file.stripe.base_url.clone());
-    let version = env("LEDGERLINE_STRIPE_VERSION").or(file.stripe.version.clone());
-    let rate = env_parse::<u32>(env, "LEDGERLINE_STRIPE_RATE")?.or(file.stripe.rate);
-    let ca_file = env("LEDGERLINE_STRIPE_CA_FILE")
-        .map(PathBuf::from)
-        .or(file.stripe.ca_file.clone());
-    let mut tls = TlsConfig {
-        native_roots: file.stripe.native_roots.unwrap_or(false),
-        ..TlsConfig::default()
-    };
-    if let Some(path) = &ca_file {
-        let pem = std::fs::read(path).map_err(|e| {
-            field(
-                "stripe.ca_file",
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
-        tls.extra_ca_pem.push(pem);
-        ledgerline_stripe::tls::rustls_config(&tls)
-            .map_err(|e| field("stripe.ca_file", e.to_string()))?;
-    }
-    let want_mode = match env("LEDGERLINE_MODE").or(file.mode.clone()).as_deref() {
-        None | Some("") => None,
-        Some("test") => Some(Mode::Test),
-        Some("live") => Some(Mode::Live),
-        Some(other) => {
-            return Err(field(
-                "mode",
-                format!("{other:?}: use \"test\" or \"live\""),
-            ));
-        }
-    };
-
+    let defaults = account_defaults(&file, env)?;
     let mut accounts = Vec::new();
     let mut first_mode: Option<(Mode, String)> = None;
-    let mut names = std::collections::HashSet::new();
+    let mut names = HashSet::new();
     for (i, a) in file.accounts.iter().enumerate() {
-        let at = |k: &str| format!("accounts[{i}].{k}");
-        if a.name.is_empty()
-            || !a
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(field(
-                at("name"),
-                format!("{:?}: use letters, digits, `-` and `_`", a.name),
-            ));
-        }
-        if !names.insert(a.name.clone()) {
-            return Err(field(
-                at("name"),
-                format!("{:?} is used by two accounts; names must be unique", a.name),
-            ));
-        }
-        if !a.platform_account.starts_with("acct_") {
-            return Err(field(
-                at("platform_account"),
-                format!("{:?} is not an account id (`acct_…`)", a.platform_account),
-            ));
-        }
-        if a.api_key_env.is_none() && a.api_key_file.is_none() {
-            return Err(field(
-                at("api_key_env"),
-                "missing: name the environment variable (or `api_key_file`) holding the key",
-            ));
-        }
-        let raw = secret(
-            &at(if a.api_key_file.is_some() && a.api_key_env.is_none() {
-                "api_key_file"
-            } else {
-                "api_key_env"
-            }),
-            a.api_key_env.as_deref(),
-            a.api_key_file.as_deref(),
-            env,
-        )?
-        .unwrap_or_default();
-        let key = ApiKey::parse(raw).map_err(|e| field(at("api_key_env"), e.to_string()))?;
-        let mode = key.mode();
-        if let Some(want) = want_mode
-            && want != mode
-        {
-            return Err(field(
-                at("api_key_env"),
-                format!(
-                    "a {} key, but this deployment is `mode = \"{}\"`: test and live data never \
-                     mix in one deployment",
-                    mode.as_str(),
-                    want.as_str()
-                ),
-            ));
-        }
-        match &first_mode {
-            Some((m, other)) if *m != mode => {
-                return Err(field(
-                    at("api_key_env"),
-                    format!(
-                        "a {} key, but account {other:?} has a {} key: test and live mode never \
-                         mix in one deployment; run one ingester (with its own database and \
-                         topics) per mode",
-                        mode.as_str(),
-                        m.as_str()
-                    ),
-                ));
-            }
-            Some(_) => {}
-            None => first_mode = Some((mode, a.name.clone())),
-        }
-        let mut webhook_secrets = Vec::new();
-        if let Some(var) = &a.webhook_secrets_env {
-            let v = secret(&at("webhook_secrets_env"), Some(var), None, env)?.unwrap_or_default();
-            for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                if !s.starts_with("whsec_") {
-                    return Err(field(
-                        at("webhook_secrets_env"),
-                        format!(
-                            "{var} holds a value that is not a webhook signing secret (`whsec_…`)"
-                        ),
-                    ));
-                }
-                webhook_secrets.push(WebhookSecret::new(s));
-            }
-        }
-        for (j, path) in a.webhook_secret_files.iter().enumerate() {
-            let s = secret(
-                &format!("accounts[{i}].webhook_secret_files[{j}]"),
-                None,
-                Some(path),
-                env,
-            )?
-            .unwrap_or_default();
-            webhook_secrets.push(WebhookSecret::new(s));
-        }
-        let url = a
-            .base_url
-            .clone()
-            .or(base_url.clone())
-            .unwrap_or_else(|| ledgerline_stripe::client::DEFAULT_BASE_URL.to_owned());
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(field(
-                at("base_url"),
-                format!("{url:?} is not an http(s) URL"),
-            ));
-        }
-        let mut client = ClientConfig::new(url, key);
-        if let Some(v) = &version {
-            client.stripe_version = v.clone();
-        }
-        client.requests_per_sec = a.rate.or(rate);
-        if let Some(r) = file.stripe.max_retries {
-            client.max_retries = r;
-        }
-        if let Some(ms) = file.stripe.backoff_base_ms {
-            client.backoff_base = Duration::from_millis(ms);
-        }
-        if let Some(ms) = file.stripe.backoff_max_ms {
-            client.backoff_max = Duration::from_millis(ms);
-        }
-        client.tls = tls.clone();
-        for (j, c) in a.connected_accounts.iter().enumerate() {
-            if !c.starts_with("acct_") {
-                return Err(field(
-                    format!("accounts[{i}].connected_accounts[{j}]"),
-                    format!("{c:?} is not an account id (`acct_…`)"),
-                ));
-            }
-        }
-        accounts.push(AccountConfig {
-            name: a.name.clone(),
-            client,
-            platform_account: a.platform_account.clone(),
-            connected_accounts: a.connected_accounts.clone(),
-            discover_connected: a.discover_connected,
-            webhook_secrets,
-            register_webhook_url: a.register_webhook_url.clone(),
-        });
+        accounts.push(account(i, a, &defaults, &mut names, &mut first_mode, env)?);
     }
 
-    let webhook_secret_key = match secret(
-        "webhook_secret_encryption.key_env",
-        file.webhook_secret_encryption.key_env.as_deref(),
-        file.webhook_secret_encryption.key_file.as_deref(),
-        env,
-    )? {
-        Some(k) => Some(crate::secretbox::SecretKey::from_hex(&k).map_err(|e| {
-            field(
-                if file.webhook_secret_encryption.key_env.is_some() {
-                    "webhook_secret_encryption.key_env"
-                } else {
-                    "webhook_secret_encryption.key_file"
-                },
-                e.to_string(),
-            )
-        })?),
-        None => None,
-    };
+    let webhook_secret_key = webhook_secret_key(&file.webhook_secret_encryption, env)?;
     if webhook_secret_key.is_none()
         && let Some(i) = accounts
             .iter()
@@ -440,8 +230,301 @@ pub fn resolve(mut file: FileConfig, env: Env<'_>) -> Result<IngesterConfig, Con
         }
         cfg.gap_fill_seen_max = b;
     }
-    let f = &file.filters;
-    cfg.filters = Filters {
+    cfg.filters = filters(&file.filters, env)?;
+    Ok(cfg)
+}
+
+/// The account of the single-account environment (`LEDGERLINE_STRIPE_ACCOUNT`, …), for a
+/// file that lists none.
+fn env_account(env: Env<'_>) -> Result<AccountSection, ConfigError> {
+    match env("LEDGERLINE_STRIPE_ACCOUNT") {
+        Some(acct) if !acct.is_empty() => Ok(AccountSection {
+            name: "default".into(),
+            platform_account: acct,
+            api_key_env: Some("STRIPE_API_KEY".into()),
+            api_key_file: None,
+            webhook_secrets_env: env("LEDGERLINE_WEBHOOK_SECRETS")
+                .map(|_| "LEDGERLINE_WEBHOOK_SECRETS".to_owned()),
+            webhook_secret_files: Vec::new(),
+            connected_accounts: Vec::new(),
+            discover_connected: env_bool(env, "LEDGERLINE_CONNECT")?.unwrap_or(false),
+            register_webhook_url: env("LEDGERLINE_REGISTER_WEBHOOK_URL"),
+            base_url: None,
+            rate: None,
+        }),
+        _ => Err(field(
+            "accounts",
+            "no Stripe account configured: add an [[accounts]] table to the config file \
+             (see ingester.example.toml) or set LEDGERLINE_STRIPE_ACCOUNT and STRIPE_API_KEY",
+        )),
+    }
+}
+
+/// What every account inherits: `[stripe]` with its environment overrides (the CA file read and
+/// checked), and the deployment's `mode`.
+struct AccountDefaults<'f> {
+    stripe: &'f StripeSection,
+    base_url: Option<String>,
+    version: Option<String>,
+    rate: Option<u32>,
+    tls: TlsConfig,
+    want_mode: Option<Mode>,
+}
+
+fn account_defaults<'f>(
+    file: &'f FileConfig,
+    env: Env<'_>,
+) -> Result<AccountDefaults<'f>, ConfigError> {
+    let base_url = env("LEDGERLINE_STRIPE_BASE_URL").or(file.stripe.base_url.clone());
+    let version = env("LEDGERLINE_STRIPE_VERSION").or(file.stripe.version.clone());
+    let rate = env_parse::<u32>(env, "LEDGERLINE_STRIPE_RATE")?.or(file.stripe.rate);
+    let ca_file = env("LEDGERLINE_STRIPE_CA_FILE")
+        .map(PathBuf::from)
+        .or(file.stripe.ca_file.clone());
+    let mut tls = TlsConfig {
+        native_roots: file.stripe.native_roots.unwrap_or(false),
+        ..TlsConfig::default()
+    };
+    if let Some(path) = &ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            field(
+                "stripe.ca_file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        tls.extra_ca_pem.push(pem);
+        ledgerline_stripe::tls::rustls_config(&tls)
+            .map_err(|e| field("stripe.ca_file", e.to_string()))?;
+    }
+    let want_mode = match env("LEDGERLINE_MODE").or(file.mode.clone()).as_deref() {
+        None | Some("") => None,
+        Some("test") => Some(Mode::Test),
+        Some("live") => Some(Mode::Live),
+        Some(other) => {
+            return Err(field(
+                "mode",
+                format!("{other:?}: use \"test\" or \"live\""),
+            ));
+        }
+    };
+    Ok(AccountDefaults {
+        stripe: &file.stripe,
+        base_url,
+        version,
+        rate,
+        tls,
+        want_mode,
+    })
+}
+
+/// `accounts[i]`, checked in the file's order: its name (unique across `names`), its platform
+/// account, its key (one mode across the deployment: `first_mode` is the first account's), its
+/// webhook secrets, its client and its connected accounts.
+fn account(
+    i: usize,
+    a: &AccountSection,
+    defaults: &AccountDefaults<'_>,
+    names: &mut HashSet<String>,
+    first_mode: &mut Option<(Mode, String)>,
+    env: Env<'_>,
+) -> Result<AccountConfig, ConfigError> {
+    let at = |k: &str| format!("accounts[{i}].{k}");
+    if a.name.is_empty()
+        || !a
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(field(
+            at("name"),
+            format!("{:?}: use letters, digits, `-` and `_`", a.name),
+        ));
+    }
+    if !names.insert(a.name.clone()) {
+        return Err(field(
+            at("name"),
+            format!("{:?} is used by two accounts; names must be unique", a.name),
+        ));
+    }
+    if !a.platform_account.starts_with("acct_") {
+        return Err(field(
+            at("platform_account"),
+            format!("{:?} is not an account id (`acct_…`)", a.platform_account),
+        ));
+    }
+    let key = api_key(i, a, defaults.want_mode, first_mode, env)?;
+    let webhook_secrets = webhook_secrets(i, a, env)?;
+    let url = a
+        .base_url
+        .clone()
+        .or(defaults.base_url.clone())
+        .unwrap_or_else(|| ledgerline_stripe::client::DEFAULT_BASE_URL.to_owned());
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(field(
+            at("base_url"),
+            format!("{url:?} is not an http(s) URL"),
+        ));
+    }
+    let mut client = ClientConfig::new(url, key);
+    if let Some(v) = &defaults.version {
+        client.stripe_version = v.clone();
+    }
+    client.requests_per_sec = a.rate.or(defaults.rate);
+    if let Some(r) = defaults.stripe.max_retries {
+        client.max_retries = r;
+    }
+    if let Some(ms) = defaults.stripe.backoff_base_ms {
+        client.backoff_base = Duration::from_millis(ms);
+    }
+    if let Some(ms) = defaults.stripe.backoff_max_ms {
+        client.backoff_max = Duration::from_millis(ms);
+    }
+    client.tls = defaults.tls.clone();
+    for (j, c) in a.connected_accounts.iter().enumerate() {
+        if !c.starts_with("acct_") {
+            return Err(field(
+                format!("accounts[{i}].connected_accounts[{j}]"),
+                format!("{c:?} is not an account id (`acct_…`)"),
+            ));
+        }
+    }
+    Ok(AccountConfig {
+        name: a.name.clone(),
+        client,
+        platform_account: a.platform_account.clone(),
+        connected_accounts: a.connected_accounts.clone(),
+        discover_connected: a.discover_connected,
+        webhook_secrets,
+        register_webhook_url: a.register_webhook_url.clone(),
+    })
+}
+
+/// `accounts[i]`'s API key: of `want_mode` when the deployment sets one, and of the first
+/// account's mode (recorded in `first_mode` when `accounts[i]` is the first).
+fn api_key(
+    i: usize,
+    a: &AccountSection,
+    want_mode: Option<Mode>,
+    first_mode: &mut Option<(Mode, String)>,
+    env: Env<'_>,
+) -> Result<ApiKey, ConfigError> {
+    let at = |k: &str| format!("accounts[{i}].{k}");
+    if a.api_key_env.is_none() && a.api_key_file.is_none() {
+        return Err(field(
+            at("api_key_env"),
+            "missing: name the environment variable (or `api_key_file`) holding the key",
+        ));
+    }
+    let raw = secret(
+        &at(if a.api_key_file.is_some() && a.api_key_env.is_none() {
+            "api_key_file"
+        } else {
+            "api_key_env"
+        }),
+        a.api_key_env.as_deref(),
+        a.api_key_file.as_deref(),
+        env,
+    )?
+    .unwrap_or_default();
+    let key = ApiKey::parse(raw).map_err(|e| field(at("api_key_env"), e.to_string()))?;
+    let mode = key.mode();
+    if let Some(want) = want_mode
+        && want != mode
+    {
+        return Err(field(
+            at("api_key_env"),
+            format!(
+                "a {} key, but this deployment is `mode = \"{}\"`: test and live data never \
+                 mix in one deployment",
+                mode.as_str(),
+                want.as_str()
+            ),
+        ));
+    }
+    match &*first_mode {
+        Some((m, other)) if *m != mode => {
+            return Err(field(
+                at("api_key_env"),
+                format!(
+                    "a {} key, but account {other:?} has a {} key: test and live mode never \
+                     mix in one deployment; run one ingester (with its own database and \
+                     topics) per mode",
+                    mode.as_str(),
+                    m.as_str()
+                ),
+            ));
+        }
+        Some(_) => {}
+        None => *first_mode = Some((mode, a.name.clone())),
+    }
+    Ok(key)
+}
+
+/// `accounts[i]`'s webhook signing secrets: those in `webhook_secrets_env` (each `whsec_…`),
+/// then one per `webhook_secret_files` entry.
+fn webhook_secrets(
+    i: usize,
+    a: &AccountSection,
+    env: Env<'_>,
+) -> Result<Vec<WebhookSecret>, ConfigError> {
+    let at = |k: &str| format!("accounts[{i}].{k}");
+    let mut webhook_secrets = Vec::new();
+    if let Some(var) = &a.webhook_secrets_env {
+        let v = secret(&at("webhook_secrets_env"), Some(var), None, env)?.unwrap_or_default();
+        for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if !s.starts_with("whsec_") {
+                return Err(field(
+                    at("webhook_secrets_env"),
+                    format!("{var} holds a value that is not a webhook signing secret (`whsec_…`)"),
+                ));
+            }
+            webhook_secrets.push(WebhookSecret::new(s));
+        }
+    }
+    for (j, path) in a.webhook_secret_files.iter().enumerate() {
+        let s = secret(
+            &format!("accounts[{i}].webhook_secret_files[{j}]"),
+            None,
+            Some(path),
+            env,
+        )?
+        .unwrap_or_default();
+        webhook_secrets.push(WebhookSecret::new(s));
+    }
+    Ok(webhook_secrets)
+}
+
+/// The key that encrypts registered webhook secrets (`[webhook_secret_encryption]`), if set.
+fn webhook_secret_key(
+    section: &SecretRef,
+    env: Env<'_>,
+) -> Result<Option<crate::secretbox::SecretKey>, ConfigError> {
+    match secret(
+        "webhook_secret_encryption.key_env",
+        section.key_env.as_deref(),
+        section.key_file.as_deref(),
+        env,
+    )? {
+        Some(k) => crate::secretbox::SecretKey::from_hex(&k)
+            .map(Some)
+            .map_err(|e| {
+                field(
+                    if section.key_env.is_some() {
+                        "webhook_secret_encryption.key_env"
+                    } else {
+                        "webhook_secret_encryption.key_file"
+                    },
+                    e.to_string(),
+                )
+            }),
+        None => Ok(None),
+    }
+}
+
+/// `[filters]` with the environment's type lists (`LEDGERLINE_INCLUDE_TYPES`,
+/// `LEDGERLINE_EXCLUDE_TYPES`) in place of the file's; customer and invoice ids checked.
+fn filters(f: &FilterSection, env: Env<'_>) -> Result<Filters, ConfigError> {
+    let filters = Filters {
         include_event_types: env_list(env, "LEDGERLINE_INCLUDE_TYPES")
             .unwrap_or_else(|| f.include_event_types.clone()),
         exclude_event_types: env_list(env, "LEDGERLINE_EXCLUDE_TYPES")
@@ -454,8 +537,8 @@ pub fn resolve(mut file: FileConfig, env: Env<'_>) -> Result<IngesterConfig, Con
         exclude_metadata: pairs(&f.exclude_metadata),
     };
     for (list, name) in [
-        (&cfg.filters.include_customers, "filters.include_customers"),
-        (&cfg.filters.exclude_customers, "filters.exclude_customers"),
+        (&filters.include_customers, "filters.include_customers"),
+        (&filters.exclude_customers, "filters.exclude_customers"),
     ] {
         if let Some(bad) = list.iter().find(|c| !c.starts_with("cus_")) {
             return Err(field(
@@ -465,8 +548,8 @@ pub fn resolve(mut file: FileConfig, env: Env<'_>) -> Result<IngesterConfig, Con
         }
     }
     for (list, name) in [
-        (&cfg.filters.include_invoices, "filters.include_invoices"),
-        (&cfg.filters.exclude_invoices, "filters.exclude_invoices"),
+        (&filters.include_invoices, "filters.include_invoices"),
+        (&filters.exclude_invoices, "filters.exclude_invoices"),
     ] {
         if let Some(bad) = list.iter().find(|c| !c.starts_with("in_")) {
             return Err(field(
@@ -475,5 +558,5 @@ pub fn resolve(mut file: FileConfig, env: Env<'_>) -> Result<IngesterConfig, Con
             ));
         }
     }
-    Ok(cfg)
+    Ok(filters)
 }
