@@ -35,7 +35,9 @@ async fn two_instances_fold_a_world_exactly_once_into_verifiable_books() {
 
     let (pool, url) = fresh_db("ledger_eo").await;
     let group = unique_name("ledger");
-    let (a, stop_a) = start(config(&url, &topics, &group)).await;
+    let mut with_metrics = config(&url, &topics, &group);
+    with_metrics.metrics_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let (a, stop_a) = start(with_metrics).await;
     let (b, stop_b) = start(config(&url, &topics, &group)).await;
     wait_for_offsets(&pool, &group, records, Duration::from_secs(240)).await;
 
@@ -164,6 +166,52 @@ async fn two_instances_fold_a_world_exactly_once_into_verifiable_books() {
     assert_eq!(differing, 0, "cells differ from the journal");
     assert!(keys > 10, "{keys} keys in the cells");
 
+    // `/metrics` reports the group's progress as the books and the broker have it.
+    let page = scrape(a.metrics_addr.unwrap()).await;
+    let one = |name: &str| samples(&page, name).get("").copied();
+    let facts: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_facts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(one("ledgerline_ledger_facts"), Some(facts), "{page}");
+    assert_eq!(
+        one("ledgerline_ledger_entries"),
+        Some(i64::try_from(stored.len()).unwrap())
+    );
+    assert_eq!(one("ledgerline_ledger_conflicts"), Some(conflicts));
+    assert_eq!(one("ledgerline_ledger_cells_queued_statements"), Some(0));
+    assert!(one("ledgerline_ledger_last_commit_timestamp_seconds").unwrap() > 1_700_000_000);
+    let lag = samples(&page, "ledgerline_ledger_lag_records");
+    assert_eq!(
+        lag.len(),
+        2 * usize::try_from(PARTITIONS).unwrap(),
+        "a lag per consumed partition: {lag:?}"
+    );
+    assert!(lag.values().all(|n| *n == 0), "{lag:?}");
+    let committed: i64 = samples(&page, "ledgerline_ledger_committed_offset")
+        .values()
+        .sum();
+    assert_eq!(committed, i64::try_from(records).unwrap());
+    let dead = samples(&page, "ledgerline_ledger_dead_letters");
+    assert_eq!(
+        dead.get(&format!("topic=\"{}\"", topics.stripe_events())),
+        Some(&1),
+        "{dead:?}"
+    );
+    assert_eq!(
+        dead.get(&format!(
+            "topic=\"{}\"",
+            topics.stripe_balance_transactions()
+        )),
+        Some(&0),
+        "{dead:?}"
+    );
+    let errors = samples(&page, "ledgerline_ledger_scrape_error");
+    assert!(
+        errors.len() == 2 && errors.values().all(|e| *e == 0),
+        "{errors:?}"
+    );
+
     stop_a.cancel();
     stop_b.cancel();
     a.task.await.unwrap().unwrap();
@@ -197,6 +245,41 @@ async fn two_instances_fold_a_world_exactly_once_into_verifiable_books() {
     let v = ledgerline_ledger::chain::verify(&mut conn).await.unwrap();
     let (bad, why) = v.first_bad.expect("verification fails after tampering");
     assert_eq!(bad, victim, "{why}");
+    drop(conn);
+
+    // With no instance running, records produced since are the group's lag; a database that
+    // cannot be read is reported as a scrape error, its figures left out.
+    for i in 0..3 {
+        produce_raw(
+            &topics.stripe_events(),
+            &format!("acct_platform/late{i}"),
+            b"late",
+        )
+        .await;
+    }
+    let scraper =
+        ledgerline_ledger::metrics::Scraper::new(pool.clone(), &kafka("m"), &group, &topics)
+            .unwrap();
+    let (offsets, _) = scraper.log_figures().await.unwrap();
+    assert_eq!(
+        offsets
+            .iter()
+            .map(ledgerline_ledger::metrics::PartitionOffsets::lag)
+            .sum::<i64>(),
+        3,
+        "{offsets:?}"
+    );
+    pool.close().await;
+    let page = scraper.render().await;
+    assert_eq!(
+        samples(&page, "ledgerline_ledger_scrape_error").get("source=\"database\""),
+        Some(&1),
+        "{page}"
+    );
+    assert!(
+        samples(&page, "ledgerline_ledger_facts").is_empty(),
+        "{page}"
+    );
 }
 
 /// Backpressure from the balance cells: with no builder running, the writer stops once more

@@ -18,6 +18,7 @@ pub mod consumer;
 pub mod embedded_outbox;
 pub mod engine;
 pub mod grpc;
+pub mod metrics;
 pub mod outbox;
 pub mod raw;
 pub mod store;
@@ -84,6 +85,8 @@ pub struct Config {
     pub build_cells: bool,
     /// gRPC listen address (port 0 picks one).
     pub grpc_addr: SocketAddr,
+    /// Where `GET /metrics` is served ([`metrics`]; port 0 picks one); `None`: not served.
+    pub metrics_addr: Option<SocketAddr>,
     /// Bearer tokens and their roles.
     pub tokens: Vec<(String, Role)>,
     /// How many facts the raw-fact zstd dictionary is trained on when the database has none
@@ -103,6 +106,7 @@ impl Config {
             publish: true,
             build_cells: true,
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_addr: None,
             tokens: Vec::new(),
             raw_dictionary_samples: raw::DICTIONARY_SAMPLES,
         }
@@ -113,6 +117,8 @@ impl Config {
 #[derive(Debug)]
 pub struct Running {
     pub grpc_addr: SocketAddr,
+    /// Where `/metrics` is served, when it is.
+    pub metrics_addr: Option<SocketAddr>,
     pub pool: PgPool,
     pub task: tokio::task::JoinHandle<Result<(), Error>>,
 }
@@ -142,6 +148,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let producer = config.kafka.idempotent_producer()?;
     let listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
     let grpc_addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(tokio::net::TcpListener::local_addr)
+        .transpose()?;
 
     let names: Vec<&str> = [&events, &bts].into_iter().map(String::as_str).collect();
     rdkafka::consumer::Consumer::subscribe(&consumer, &names).map_err(Error::Kafka)?;
@@ -174,6 +188,19 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     if config.build_cells {
         tasks.spawn(cells::run(pool.clone(), shutdown.clone()));
     }
+    if let Some(listener) = metrics_listener {
+        let scraper = metrics::Scraper::new(
+            pool.clone(),
+            &config.kafka,
+            &config.group_id,
+            &config.topics,
+        )?;
+        tasks.spawn(metrics::serve(
+            std::sync::Arc::new(scraper),
+            listener,
+            shutdown.clone(),
+        ));
+    }
     tasks.spawn(grpc::serve(
         store,
         config.tokens.clone(),
@@ -183,6 +210,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let task = supervise(tasks, shutdown.clone());
     Ok(Running {
         grpc_addr,
+        metrics_addr,
         pool,
         task,
     })

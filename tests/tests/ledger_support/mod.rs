@@ -330,3 +330,34 @@ pub async fn assert_ground_truth(pool: &PgPool, world: &World) {
         );
     }
 }
+
+/// `GET /metrics` from a ledger's metrics listener (plain HTTP/1.1, no client library needed).
+pub async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: ledger\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain"), "{head}");
+    body.to_owned()
+}
+
+/// The samples of metric `name` on a Prometheus text page: labels (as written) → value.
+pub fn samples(page: &str, name: &str) -> BTreeMap<String, i64> {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let labels = match series.split_once('{') {
+                Some((n, rest)) if n == name => rest.trim_end_matches('}').to_owned(),
+                None if series == name => String::new(),
+                _ => return None,
+            };
+            Some((labels, value.parse().unwrap()))
+        })
+        .collect()
+}

@@ -24,6 +24,13 @@ struct Args {
     group: String,
     #[arg(long, env = "LEDGERLINE_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     grpc_addr: SocketAddr,
+    /// Where `GET /metrics` (Prometheus text) is served; `off` serves none.
+    #[arg(
+        long,
+        env = "LEDGERLINE_METRICS_ADDR",
+        default_value = "127.0.0.1:9466"
+    )]
+    metrics_addr: String,
     /// `token=role` pairs (roles: auditor, admin), comma separated.
     #[arg(
         long,
@@ -69,6 +76,12 @@ async fn main() -> anyhow::Result<()> {
     config.topics = Topics::with_prefix(args.topic_prefix);
     config.group_id = args.group;
     config.grpc_addr = args.grpc_addr;
+    config.metrics_addr = match args.metrics_addr.as_str() {
+        "off" => None,
+        addr => Some(addr.parse().map_err(|e| {
+            anyhow::anyhow!("--metrics-addr {addr:?} is not an address (host:port) or `off`: {e}")
+        })?),
+    };
     config.tokens = args
         .tokens
         .iter()
