@@ -70,3 +70,14 @@ def test_topology_kafka_in_kraft_mode_and_healthy_dependencies():
         env = services[app]["environment"]
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert env["DATABASE_URL"].startswith("postgres://")
+
+
+def test_the_ledger_listens_beyond_the_container_loopback():
+    # The binary's defaults bind 127.0.0.1, which a published port cannot reach.
+    ledger = load()["services"]["ledger"]
+    env, ports = ledger["environment"], ledger["ports"]
+    for var in ("LEDGERLINE_GRPC_ADDR", "LEDGERLINE_METRICS_ADDR"):
+        host, port = env[var].rsplit(":", 1)
+        assert host == "0.0.0.0", f"{var} = {env[var]}"
+        assert any(p.endswith(f":{port}") for p in ports), f"{var}'s port {port} is not published"
+    assert "LEDGERLINE_TOKENS" in env, "without tokens every gRPC call is UNAUTHENTICATED"
