@@ -375,22 +375,16 @@ impl Store {
         let Some(e) = self.entries.get_mut(idx as usize) else {
             return false;
         };
-        if e.kind != ObjectKind::BalanceTransaction || e.available_on.is_none() {
+        if e.kind != ObjectKind::BalanceTransaction
+            || e.available_on.is_none()
+            || top_level_i64(&e.json, "available_on").is_none()
+        {
             return false;
         }
-        let Some(span) = top_level_value(&e.json, "available_on")
-            .filter(|r| e.json[r.clone()].trim().parse::<i64>().is_ok())
-        else {
-            return false;
-        };
-        let mut json = String::with_capacity(e.json.len() + 2);
-        json.push_str(&e.json[..span.start]);
-        json.push_str(&available_on.to_string());
-        json.push_str(&e.json[span.end..]);
+        let mut json = std::mem::take(&mut e.json);
+        replace_at(&mut json, &["available_on"], &available_on.to_string());
         e.available_on = Some(available_on);
-        e.status_span =
-            top_level_value(&json, "status").filter(|r| json[r.clone()].starts_with('"'));
-        e.json = json;
+        self.set_json(idx, json); // the status span moves with the rewrite
         true
     }
 
