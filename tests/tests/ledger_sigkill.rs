@@ -12,29 +12,6 @@ use ledger_support::*;
 use ledgerline_bus::Topics;
 use ledgerline_tests::{kafka_bootstrap_servers, unique_name};
 
-/// Builds the binary (cargo is idle while tests run) and returns its path.
-fn ledger_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "ledgerline-ledger",
-            "--bin",
-            "ledgerline-ledger",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "building ledgerline-ledger failed");
-    // target/<profile>/deps/<this test> → target/<profile>/ledgerline-ledger
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("ledgerline-ledger")
-}
-
 fn spawn(bin: &PathBuf, url: &str, topics: &str, group: &str) -> std::process::Child {
     Command::new(bin)
         .env("DATABASE_URL", url)

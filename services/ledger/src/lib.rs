@@ -21,6 +21,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod outbox;
 pub mod raw;
+pub mod rebuild;
 pub mod store;
 pub mod wire;
 
@@ -62,6 +63,9 @@ pub enum Error {
          damaged: restore it from a backup, or rebuild the ledger from the log"
     )]
     CorruptFact { fact_seq: i64, reason: String },
+    /// A rebuild that cannot start or finish; the message says what to change.
+    #[error("rebuild: {0}")]
+    Rebuild(String),
 }
 
 /// How to run one ledger instance.

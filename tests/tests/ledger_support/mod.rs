@@ -361,3 +361,26 @@ pub fn samples(page: &str, name: &str) -> BTreeMap<String, i64> {
         })
         .collect()
 }
+
+/// Builds the binary (cargo is idle while tests run) and returns its path.
+pub fn ledger_binary() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "ledgerline-ledger",
+            "--bin",
+            "ledgerline-ledger",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "building ledgerline-ledger failed");
+    // target/<profile>/deps/<this test> → target/<profile>/ledgerline-ledger
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("ledgerline-ledger")
+}

@@ -6,21 +6,38 @@ use std::net::SocketAddr;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use clap::Parser;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 use ledgerline_bus::{KafkaConfig, Topics};
+use ledgerline_ledger::rebuild::{self, RebuildConfig};
 use ledgerline_ledger::{Config, Role};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
 #[command(about = "Ledgerline ledger: Stripe facts from Kafka into PostgreSQL, exactly once")]
 struct Args {
-    #[arg(long, env = "DATABASE_URL")]
-    database_url: String,
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
-    kafka: String,
-    #[arg(long, env = "LEDGERLINE_TOPIC_PREFIX", default_value = "")]
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// The ledger's database (for `rebuild`: the live ledger's, only read).
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", global = true)]
+    kafka: Option<String>,
+    #[arg(
+        long,
+        env = "LEDGERLINE_TOPIC_PREFIX",
+        default_value = "",
+        global = true
+    )]
     topic_prefix: String,
-    #[arg(long, env = "LEDGERLINE_GROUP", default_value = "ledgerline-ledger")]
+    #[arg(
+        long,
+        env = "LEDGERLINE_GROUP",
+        default_value = "ledgerline-ledger",
+        global = true
+    )]
     group: String,
     #[arg(long, env = "LEDGERLINE_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     grpc_addr: SocketAddr,
@@ -44,7 +61,8 @@ struct Args {
         long,
         env = "LEDGERLINE_KAFKA_OPTIONS",
         default_value = "",
-        value_delimiter = ','
+        value_delimiter = ',',
+        global = true
     )]
     kafka_options: Vec<String>,
     /// Partitions of the topics created at start when missing.
@@ -52,25 +70,126 @@ struct Args {
     partitions: i32,
     /// Facts to train the raw-fact zstd dictionary on when the database has none (0: never;
     /// stored facts are then compressed without one, ~3.5× larger).
-    #[arg(long, env = "LEDGERLINE_RAW_DICTIONARY_SAMPLES", default_value_t = ledgerline_ledger::raw::DICTIONARY_SAMPLES)]
+    #[arg(long, env = "LEDGERLINE_RAW_DICTIONARY_SAMPLES", default_value_t = ledgerline_ledger::raw::DICTIONARY_SAMPLES, global = true)]
     raw_dictionary_samples: usize,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replays the topics from their first record into an empty database or schema, up to
+    /// exactly the offsets the live ledger (DATABASE_URL, --group) has stored, and compares the
+    /// books: facts, every entry field by field, chain heads. Exit 0: identical; 1: different
+    /// (each difference listed); 2: could not run.
+    Rebuild {
+        /// The empty database to rebuild into (default: the live one, with --into-schema).
+        #[arg(long, env = "LEDGERLINE_REBUILD_INTO")]
+        into: Option<String>,
+        /// A schema of that database to rebuild into (created when missing; must be empty).
+        #[arg(long)]
+        into_schema: Option<String>,
+        /// Differences of each kind listed (all are counted).
+        #[arg(long, default_value_t = 20)]
+        max_listed: usize,
+    },
+}
+
+/// Exit status of `rebuild` when the books differ (errors exit 2).
+const DIFFERENT: u8 = 1;
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let args = Args::parse();
-    let kafka = args
+    match run(Args::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "ledgerline-ledger: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    let database_url = args
+        .database_url
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("set DATABASE_URL or --database-url"))?;
+    let kafka = kafka_config(&args)?;
+    match args.command {
+        None => serve(args, database_url, kafka, shutdown).await,
+        Some(Command::Rebuild {
+            into,
+            into_schema,
+            max_listed,
+        }) => {
+            let target = match (into, &into_schema) {
+                (Some(url), _) => url,
+                (None, Some(_)) => database_url.clone(),
+                (None, None) => anyhow::bail!(
+                    "rebuild needs somewhere to write: --into URL (an empty database) and/or \
+                     --into-schema NAME (a new schema; of the live database when --into is not given)"
+                ),
+            };
+            let mut config = RebuildConfig::new(database_url, target, kafka);
+            config.group = Some(args.group);
+            config.target_schema = into_schema;
+            config.topics = Topics::with_prefix(args.topic_prefix);
+            config.raw_dictionary_samples = args.raw_dictionary_samples;
+            config.max_listed = max_listed;
+            let last = std::sync::Mutex::new(std::time::Instant::now());
+            let progress = |p: rebuild::Progress| {
+                let Ok(mut last) = last.lock() else { return };
+                if last.elapsed() >= std::time::Duration::from_secs(2) || p.folded == p.records {
+                    *last = std::time::Instant::now();
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "rebuild: {} of {} records folded",
+                        p.folded,
+                        p.records
+                    );
+                }
+            };
+            let report = rebuild::run(config, shutdown, &progress).await?;
+            writeln!(std::io::stdout(), "{report}")?;
+            Ok(if report.identical() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(DIFFERENT)
+            })
+        }
+    }
+}
+
+fn kafka_config(args: &Args) -> anyhow::Result<KafkaConfig> {
+    let servers = args
+        .kafka
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("set KAFKA_BOOTSTRAP_SERVERS or --kafka"))?;
+    Ok(args
         .kafka_options
         .iter()
         .filter_map(|o| o.split_once('='))
         .fold(
-            KafkaConfig::new(args.kafka, "ledgerline-ledger"),
+            KafkaConfig::new(servers, "ledgerline-ledger"),
             |k, (key, value)| k.with(key, value),
-        );
-    let mut config = Config::new(args.database_url, kafka);
+        ))
+}
+
+/// The service: fold, publish, build cells, answer gRPC and /metrics until Ctrl-C.
+async fn serve(
+    args: Args,
+    database_url: String,
+    kafka: KafkaConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    let mut config = Config::new(database_url, kafka);
     config.partitions = args.partitions;
     config.raw_dictionary_samples = args.raw_dictionary_samples;
     config.topics = Topics::with_prefix(args.topic_prefix);
@@ -96,12 +215,6 @@ async fn main() -> anyhow::Result<()> {
             (t.to_owned(), role)
         })
         .collect();
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        stop.cancel();
-    });
     ledgerline_ledger::run(config, shutdown).await?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt as _;
 use rust_decimal::Decimal;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 use uuid::Uuid;
 
@@ -53,7 +53,15 @@ impl PgStore {
 
     /// Connects and runs the migrations.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+        Self::connect_with(url.parse()?).await
+    }
+
+    /// [`PgStore::connect`] with options built in code (a schema as `search_path`, say).
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self::new(pool))
     }
@@ -410,7 +418,7 @@ impl WriteTx for PgWrite {
     }
 }
 
-async fn load_offsets(conn: &mut PgConnection, group: &str) -> Result<Offsets, Error> {
+pub(crate) async fn load_offsets(conn: &mut PgConnection, group: &str) -> Result<Offsets, Error> {
     Ok(sqlx::query(
         "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = $1",
     )
@@ -443,7 +451,7 @@ pub async fn load_heads(conn: &mut PgConnection) -> Result<HashMap<String, Head>
 }
 
 /// The SELECT that reads an entry with its lines in canonical form (columns 0..=12).
-const ENTRY_COLUMNS: &str = "e.entry_id, e.ledger, e.rule, e.source_kind, \
+pub(crate) const ENTRY_COLUMNS: &str = "e.entry_id, e.ledger, e.rule, e.source_kind, \
     e.source_id, extract(epoch from e.effective_at)::bigint, e.reverses, e.description, \
     (SELECT array_agg(l.account ORDER BY l.line_no) FROM journal_lines l WHERE l.entry_id = e.entry_id), \
     (SELECT array_agg(l.currency ORDER BY l.line_no) FROM journal_lines l WHERE l.entry_id = e.entry_id), \
@@ -460,7 +468,7 @@ const ENTRY_FROM: &str = "FROM journal_entries e \
     JOIN ledger_facts f ON f.fact_seq = m.fact_seq";
 
 /// Reads the canonical entry from a row selected with [`ENTRY_COLUMNS`].
-fn canonical_from_row(r: &sqlx::postgres::PgRow) -> Result<Canonical, sqlx::Error> {
+pub(crate) fn canonical_from_row(r: &sqlx::postgres::PgRow) -> Result<Canonical, sqlx::Error> {
     let accounts: Vec<String> = r.try_get::<Option<Vec<String>>, _>(8)?.unwrap_or_default();
     let currencies: Vec<String> = r.try_get::<Option<Vec<String>>, _>(9)?.unwrap_or_default();
     let amounts: Vec<Decimal> = r

@@ -1,0 +1,208 @@
+//! `ledgerline-ledger rebuild`: the log replayed into an empty database or schema up to exactly
+//! where a live ledger stands gives the same facts, entries, chain heads and offsets; records
+//! the live ledger had not read are left out; a line changed by hand in the live ledger is
+//! named, and the binary's exit status tells the two outcomes apart.
+#![allow(clippy::unwrap_used)]
+
+mod ledger_support;
+
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ledger_support::*;
+use ledgerline_bus::Topics;
+use ledgerline_ledger::rebuild::{self, Counts, Progress, RebuildConfig};
+use ledgerline_tests::{kafka_bootstrap_servers, unique_name};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+async fn count(pool: &PgPool, table: &str) -> u64 {
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    u64::try_from(n).unwrap()
+}
+
+async fn offsets(pool: &PgPool, group: &str) -> Vec<(String, i32, i64)> {
+    sqlx::query_as(
+        "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = $1 \
+         ORDER BY topic, partition",
+    )
+    .bind(group)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// `ledgerline-ledger rebuild ARGS` against the live database: (exit code, stdout, stderr).
+fn rebuild_binary(
+    live_url: &str,
+    prefix: &str,
+    group: &str,
+    args: &[&str],
+) -> (i32, String, String) {
+    let out = Command::new(ledger_binary())
+        .arg("rebuild")
+        .args(args)
+        .env("DATABASE_URL", live_url)
+        .env("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap_servers())
+        .env("LEDGERLINE_TOPIC_PREFIX", prefix)
+        .env("LEDGERLINE_GROUP", group)
+        .env("LEDGERLINE_RAW_DICTIONARY_SAMPLES", "1000")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rebuild_stops_at_the_live_offsets_reproduces_the_books_and_names_a_changed_line() {
+    let prefix = format!("{}.", unique_name("lr"));
+    let topics = Topics::with_prefix(prefix.clone());
+    create_topics(&topics).await;
+    let (_world, facts) = world_facts(21, 3_000);
+    let mut records = produce(&topics, &facts, 20).await;
+    produce_raw(
+        &topics.stripe_events(),
+        "acct_x/evt_bad",
+        b"not a protobuf record",
+    )
+    .await;
+    records += 1;
+
+    let (live, live_url) = fresh_db("rebuild_live").await;
+    let group = unique_name("ledger");
+    let (running, stop) = start(config(&live_url, &topics, &group)).await;
+    wait_for_offsets(&live, &group, records, Duration::from_secs(180)).await;
+    stop.cancel();
+    running.task.await.unwrap().unwrap();
+    let live_facts = count(&live, "ledger_facts").await;
+    let live_entries = count(&live, "journal_entries").await;
+    assert!(
+        live_facts > 2_000 && live_entries > 500,
+        "{live_facts} facts, {live_entries} entries"
+    );
+
+    // The log goes on past where the live ledger stopped: the rebuild must leave these out.
+    let (_later_world, later) = world_facts(22, 300);
+    let later_records = produce(&topics, &later, 1).await;
+    assert!(later_records > 0);
+
+    // The library, into a fresh database, the group found in the live database.
+    let (target, target_url) = fresh_db("rebuild_target").await;
+    let mut rc = RebuildConfig::new(&live_url, &target_url, kafka(&unique_name("rebuild")));
+    rc.topics = topics.clone();
+    rc.raw_dictionary_samples = 1_000;
+    let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
+    let report = rebuild::run(rc.clone(), CancellationToken::new(), &|p| {
+        seen.lock().unwrap().push(p);
+    })
+    .await
+    .unwrap();
+    assert!(report.identical(), "{report}");
+    assert_eq!(report.group, group);
+    assert_eq!(report.records, i64::try_from(records).unwrap());
+    assert_eq!(
+        report.facts,
+        Counts {
+            live: live_facts,
+            rebuilt: live_facts
+        }
+    );
+    assert_eq!(
+        report.entries,
+        Counts {
+            live: live_entries,
+            rebuilt: live_entries
+        }
+    );
+    let live_heads = chain_heads(&live).await;
+    assert_eq!(report.heads.live, live_heads.len() as u64);
+    assert_eq!(report.dead_letters.len(), 1, "{:?}", report.dead_letters);
+    assert_eq!(
+        report.dead_letters[0].0,
+        format!("{}.dlq", topics.stripe_events())
+    );
+    let last = *seen.lock().unwrap().last().unwrap();
+    assert_eq!(last.folded, last.records);
+    // Independently of the report: the rebuilt rows themselves.
+    assert_eq!(stored_digests(&target).await, stored_digests(&live).await);
+    assert_eq!(chain_heads(&target).await, live_heads);
+    assert_eq!(offsets(&target, &group).await, offsets(&live, &group).await);
+    assert_eq!(
+        count(&target, "ledger_facts").await,
+        live_facts,
+        "later records left out"
+    );
+    assert_eq!(
+        count(&target, "ledger_cells_pending").await,
+        0,
+        "cells built"
+    );
+    assert!(count(&target, "ledger_balance_cells").await > 0);
+    // A target that holds books already is refused, and left as it was.
+    let again = rebuild::run(rc, CancellationToken::new(), &|_| {}).await;
+    let err = again.unwrap_err().to_string();
+    assert!(err.contains("already holds"), "{err}");
+    assert_eq!(count(&target, "ledger_facts").await, live_facts);
+
+    // The binary, into a new schema of the live database.
+    let (code, stdout, stderr) = rebuild_binary(
+        &live_url,
+        &prefix,
+        &group,
+        &["--into-schema", "rebuild_check"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("IDENTICAL"), "{stdout}");
+    assert_eq!(
+        count(&live, "rebuild_check.journal_entries").await,
+        live_entries
+    );
+    assert_eq!(count(&live, "public.journal_entries").await, live_entries);
+
+    // A line changed by hand in the live ledger: the rebuild names its entry and exits 1.
+    let victim: uuid::Uuid = sqlx::query_scalar(
+        "SELECT entry_id FROM ledger_entry_meta ORDER BY recorded_seq OFFSET 50 LIMIT 1",
+    )
+    .fetch_one(&live)
+    .await
+    .unwrap();
+    let mut conn = live.acquire().await.unwrap();
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE journal_lines SET amount = amount + 1 WHERE entry_id = $1 AND line_no = 0")
+        .bind(victim)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("SET session_replication_role = origin")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let (_, tampered_url) = fresh_db("rebuild_tampered").await;
+    let (code, stdout, stderr) =
+        rebuild_binary(&live_url, &prefix, &group, &["--into", &tampered_url]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("DIFFERENT: 0 facts, 1 entries, 0 chain heads"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("entry {victim}")) && stdout.contains("line 0: live"),
+        "{stdout}"
+    );
+
+    // Nothing to write into: exit 2 with what to do.
+    let (code, _, stderr) = rebuild_binary(&live_url, &prefix, &group, &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--into"), "{stderr}");
+}
