@@ -166,6 +166,23 @@ async fn rebuild_stops_at_the_live_offsets_reproduces_the_books_and_names_a_chan
     );
     assert_eq!(count(&live, "public.journal_entries").await, live_entries);
 
+    // While the live ledger folds on: the rebuild cuts at one snapshot of it and matches that.
+    let (running, stop) = start(config(&live_url, &topics, &group)).await;
+    let (_busy_world, busy) = world_facts(23, 2_000);
+    let total = records + later_records + produce(&topics, &busy, 20).await;
+    let (_, concurrent_url) = fresh_db("rebuild_concurrent").await;
+    let mut rc = RebuildConfig::new(&live_url, &concurrent_url, kafka(&unique_name("rebuild")));
+    rc.topics = topics.clone();
+    rc.group = Some(group.clone());
+    let report = rebuild::run(rc, CancellationToken::new(), &|_| {})
+        .await
+        .unwrap();
+    assert!(report.identical(), "{report}");
+    assert!(report.records >= i64::try_from(records).unwrap());
+    wait_for_offsets(&live, &group, total, Duration::from_secs(180)).await;
+    stop.cancel();
+    running.task.await.unwrap().unwrap();
+
     // A line changed by hand in the live ledger: the rebuild names its entry and exits 1.
     let victim: uuid::Uuid = sqlx::query_scalar(
         "SELECT entry_id FROM ledger_entry_meta ORDER BY recorded_seq OFFSET 50 LIMIT 1",
