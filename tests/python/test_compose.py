@@ -59,6 +59,8 @@ def test_topology_kafka_in_kraft_mode_and_healthy_dependencies():
     kafka = services["kafka"]["environment"]
     assert set(kafka["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     assert "ZOOKEEPER" not in " ".join(kafka)
+    # The topics are the ledger's source of truth: the broker deletes nothing by default.
+    assert kafka["KAFKA_LOG_RETENTION_MS"] == "-1"
     for infra in ("kafka", "postgres"):
         assert "healthcheck" in services[infra], f"{infra} needs a healthcheck"
     for name, service in services.items():

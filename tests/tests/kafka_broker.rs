@@ -146,3 +146,65 @@ async fn produce_consume_and_commit_through_the_real_broker() {
     let extra = tokio::time::timeout(Duration::from_secs(3), second.recv()).await;
     assert!(extra.is_err(), "a committed record was delivered again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_topics_keep_every_record_and_older_ones_that_do_not_are_named() {
+    let config = KafkaConfig::new(kafka_bootstrap_servers(), "retention-test");
+    let admin = config.admin().unwrap();
+    let kept = TopicSpec::new(unique_name("retention.kept"), 2);
+    // Topics made the way a broker's defaults or a hand would: deleting records.
+    let mut week = TopicSpec::new(unique_name("retention.week"), 1);
+    week.config = vec![("retention.ms".into(), "604800000".into())];
+    let mut small = TopicSpec::new(unique_name("retention.small"), 1);
+    small.config = vec![
+        ("retention.ms".into(), "-1".into()),
+        ("retention.bytes".into(), "1048576".into()),
+    ];
+    ensure_topics(&admin, &[kept.clone(), week.clone(), small.clone()])
+        .await
+        .unwrap();
+
+    // What the broker says of the created topic: kept forever, the cluster's replication.
+    let described = admin
+        .describe_configs(
+            &[rdkafka::admin::ResourceSpecifier::Topic(&kept.name)],
+            &rdkafka::admin::AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    let resource = described.into_iter().next().unwrap().unwrap();
+    let value = |name: &str| resource.get(name).and_then(|e| e.value.clone());
+    assert_eq!(value("retention.ms").as_deref(), Some("-1"));
+    assert_eq!(value("retention.bytes").as_deref(), Some("-1"));
+    let producer: FutureProducer = config.idempotent_producer().unwrap();
+    let metadata = rdkafka::producer::Producer::client(&producer)
+        .fetch_metadata(Some(&kept.name), Duration::from_secs(10))
+        .unwrap();
+    let partitions = metadata.topics()[0].partitions();
+    assert_eq!(partitions.len(), 2);
+    // -1 asked for the broker's default.replication.factor: 1 on this single-node broker.
+    assert_eq!(partitions[0].replicas().len(), 1);
+
+    let warnings = ledgerline_bus::retention_warnings(
+        &admin,
+        &[&kept.name, &week.name, &small.name, &unique_name("missing")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert!(
+        warnings[0].contains(&week.name) && warnings[0].contains("after 7 days"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[1].contains(&small.name) && warnings[1].contains("beyond 1048576 bytes"),
+        "{}",
+        warnings[1]
+    );
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains("retention.ms=-1,retention.bytes=-1"))
+    );
+}

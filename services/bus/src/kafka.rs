@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -95,23 +95,106 @@ impl KafkaConfig {
 }
 
 /// A topic a service needs at start-up.
+///
+/// Every topic Ledgerline creates is a record, not a buffer: the facts are what the ledger is
+/// rebuilt from, the dead letters are evidence, `ledger.entries.v1` is what reconciliation jobs
+/// replay. So a new topic keeps its records forever (`retention.ms` and `retention.bytes` -1; a
+/// broker's default is 7 days, after which a rebuild from the log would be impossible) and takes
+/// the cluster's `default.replication.factor` rather than a number fixed here.
 #[derive(Debug, Clone)]
 pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
+    /// -1: the broker's `default.replication.factor`.
     pub replication: i32,
     /// Topic-level settings, e.g. `("cleanup.policy", "compact")`.
     pub config: Vec<(String, String)>,
 }
+
+/// The topic settings that keep every record (see [`TopicSpec`]).
+pub const KEEP_FOREVER: [(&str, &str); 2] = [("retention.ms", "-1"), ("retention.bytes", "-1")];
 
 impl TopicSpec {
     pub fn new(name: impl Into<String>, partitions: i32) -> Self {
         Self {
             name: name.into(),
             partitions,
-            replication: 1,
-            config: Vec::new(),
+            replication: -1,
+            config: KEEP_FOREVER
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         }
+    }
+}
+
+/// For each of `topics` that exists and deletes records (by age or size), a warning that says
+/// what that costs and how to change it. A topic created by [`ensure_topics`] keeps everything;
+/// one created before, by hand or by auto-creation, may not, and [`ensure_topics`] leaves
+/// existing topics as they are.
+pub async fn retention_warnings(
+    admin: &AdminClient<DefaultClientContext>,
+    topics: &[&str],
+) -> Result<Vec<String>, BusError> {
+    let specs: Vec<ResourceSpecifier<'_>> =
+        topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .describe_configs(&specs, &options)
+        .await
+        .map_err(BusError::Admin)?;
+    let mut warnings = Vec::new();
+    for (topic, result) in topics.iter().zip(results) {
+        // A topic that does not exist yet has nothing to warn about.
+        let Ok(resource) = result else { continue };
+        let value = |name: &str| -> i64 {
+            resource
+                .get(name)
+                .and_then(|e| e.value.as_deref())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(-1)
+        };
+        let (ms, bytes) = (value("retention.ms"), value("retention.bytes"));
+        let limit = match (ms >= 0, bytes >= 0) {
+            (false, false) => continue,
+            (true, false) => format!("after {}", age(ms)),
+            (false, true) => format!("beyond {bytes} bytes a partition"),
+            (true, true) => format!("after {} or beyond {bytes} bytes a partition", age(ms)),
+        };
+        warnings.push(format!(
+            "topic {topic} deletes records {limit}: past that the ledger can no longer be rebuilt \
+             from the log, nor a consumer replay it; keep them with `kafka-configs.sh \
+             --bootstrap-server … --alter --entity-type topics --entity-name {topic} \
+             --add-config retention.ms=-1,retention.bytes=-1`"
+        ));
+    }
+    Ok(warnings)
+}
+
+/// Logs [`retention_warnings`] for `topics`. Not being allowed to read the settings
+/// (DescribeConfigs denied) is a warning too, not a reason to stop: the service works either way.
+pub async fn warn_about_retention(admin: &AdminClient<DefaultClientContext>, topics: &[&str]) {
+    match retention_warnings(admin, topics).await {
+        Ok(warnings) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+        }
+        Err(e) => tracing::warn!(
+            error = %e,
+            "could not read the topics' retention; check that they keep their records \
+             (retention.ms=-1)"
+        ),
+    }
+}
+
+/// A retention time in words.
+fn age(ms: i64) -> String {
+    const DAY: i64 = 86_400_000;
+    if ms >= DAY && ms % DAY == 0 {
+        format!("{} days", ms / DAY)
+    } else {
+        format!("{ms} ms")
     }
 }
 

@@ -17,5 +17,7 @@ pub mod topics;
 pub use embedded::{EmbeddedConsumer, EmbeddedLog};
 pub use log::{LogConsumer, LogPublisher, LogRecord, OutRecord};
 
-pub use kafka::{BusError, KafkaConfig, TopicSpec, ensure_topics};
+pub use kafka::{
+    BusError, KafkaConfig, TopicSpec, ensure_topics, retention_warnings, warn_about_retention,
+};
 pub use topics::Topics;

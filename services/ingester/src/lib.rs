@@ -288,6 +288,8 @@ pub async fn start(
             .map(|t| TopicSpec::new(t, config.partitions))
             .collect();
             ensure_topics(&admin, &specs).await?;
+            let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+            ledgerline_bus::warn_about_retention(&admin, &names).await;
             let producer = config.kafka.idempotent_producer()?;
             Publisher::new(producer, config.topics.clone(), metrics.clone())
         }

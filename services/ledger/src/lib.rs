@@ -28,7 +28,7 @@ pub mod wire;
 use std::net::SocketAddr;
 
 use ledgerline_bus::topics::dlq_of;
-use ledgerline_bus::{KafkaConfig, TopicSpec, Topics, ensure_topics};
+use ledgerline_bus::{KafkaConfig, TopicSpec, Topics, ensure_topics, warn_about_retention};
 use sqlx::postgres::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -148,6 +148,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         )
         .collect();
     ensure_topics(&admin, &specs).await?;
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    warn_about_retention(&admin, &names).await;
     let consumer = config.kafka.consumer(&config.group_id)?;
     let producer = config.kafka.idempotent_producer()?;
     let listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
