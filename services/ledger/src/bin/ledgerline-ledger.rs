@@ -201,20 +201,67 @@ async fn serve(
             anyhow::anyhow!("--metrics-addr {addr:?} is not an address (host:port) or `off`: {e}")
         })?),
     };
-    config.tokens = args
-        .tokens
-        .iter()
-        .filter(|t| !t.is_empty())
-        .filter_map(|t| t.split_once('='))
-        .map(|(t, r)| {
-            let role = match r {
-                "auditor" => Role::Auditor,
-                "admin" => Role::Admin,
-                _ => Role::Other,
-            };
-            (t.to_owned(), role)
-        })
-        .collect();
+    config.tokens = parse_tokens(&args.tokens)?;
     ledgerline_ledger::run(config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `token=role` entries. A malformed entry stops the start (dropping it would leave its holder
+/// locked out with no hint why); an unknown role is kept as one that may call nothing, with a
+/// warning. Messages name the entry by position, never the token.
+fn parse_tokens(entries: &[String]) -> anyhow::Result<Vec<(String, Role)>> {
+    let mut tokens = Vec::new();
+    for (n, entry) in entries.iter().enumerate().filter(|(_, e)| !e.is_empty()) {
+        let Some((token, role)) = entry.split_once('=').filter(|(t, _)| !t.is_empty()) else {
+            anyhow::bail!(
+                "LEDGERLINE_TOKENS / --tokens entry {} is not `token=role` (roles: auditor, admin)",
+                n + 1
+            );
+        };
+        let role = match role {
+            "auditor" => Role::Auditor,
+            "admin" => Role::Admin,
+            other => {
+                tracing::warn!(
+                    entry = n + 1,
+                    role = other,
+                    "token role is neither auditor nor admin: its holder may call nothing"
+                );
+                Role::Other
+            }
+        };
+        tokens.push((token.to_owned(), role));
+    }
+    Ok(tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_parse_strictly_and_errors_never_show_the_token() {
+        let ok = parse_tokens(&[
+            "a=auditor".into(),
+            String::new(),
+            "b=admin".into(),
+            "c=ops".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            ok,
+            vec![
+                ("a".to_owned(), Role::Auditor),
+                ("b".to_owned(), Role::Admin),
+                ("c".to_owned(), Role::Other)
+            ]
+        );
+        for bad in ["s3cret:auditor", "=admin", "s3cret"] {
+            let e = parse_tokens(&["a=auditor".into(), bad.into()])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("entry 2"), "{e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+    }
 }
