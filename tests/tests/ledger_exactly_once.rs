@@ -188,6 +188,12 @@ async fn two_instances_fold_a_world_exactly_once_into_verifiable_books() {
         "a lag per consumed partition: {lag:?}"
     );
     assert!(lag.values().all(|n| *n == 0), "{lag:?}");
+    let start = samples(&page, "ledgerline_ledger_log_start_offset");
+    assert_eq!(start.len(), lag.len(), "{start:?}");
+    assert!(
+        start.values().all(|n| *n == 0),
+        "the whole log is kept: {start:?}"
+    );
     let committed: i64 = samples(&page, "ledgerline_ledger_committed_offset")
         .values()
         .sum();

@@ -218,6 +218,50 @@ async fn rebuild_stops_at_the_live_offsets_reproduces_the_books_and_names_a_chan
         "{stdout}"
     );
 
+    // Records deleted from the log (what a retention limit does): the metrics show it, and a
+    // rebuild refuses, naming the partition, instead of folding a partial log.
+    let events_0 = format!("{}/0", topics.stripe_events());
+    let mut deleted = rdkafka::TopicPartitionList::new();
+    deleted
+        .add_partition_offset(&topics.stripe_events(), 0, rdkafka::Offset::Offset(1))
+        .unwrap();
+    kafka("rebuild-admin")
+        .admin()
+        .unwrap()
+        .delete_records(&deleted, &rdkafka::admin::AdminOptions::new())
+        .await
+        .unwrap();
+    let scraper = ledgerline_ledger::metrics::Scraper::new(
+        live.clone(),
+        &kafka("rebuild-metrics"),
+        &group,
+        &topics,
+    )
+    .unwrap();
+    let start = samples(
+        &scraper.render().await,
+        "ledgerline_ledger_log_start_offset",
+    );
+    let label = format!("topic=\"{}\",partition=\"0\"", topics.stripe_events());
+    assert_eq!(start.get(&label), Some(&1), "{start:?}");
+    assert_eq!(start.values().sum::<i64>(), 1, "{start:?}");
+    let (code, _, stderr) = rebuild_binary(
+        &live_url,
+        &prefix,
+        &group,
+        &["--into-schema", "rebuild_partial"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("{events_0} starts at offset 1")),
+        "{stderr}"
+    );
+    assert_eq!(
+        count(&live, "rebuild_partial.ledger_facts").await,
+        0,
+        "nothing folded"
+    );
+
     // Nothing to write into: exit 2 with what to do.
     let (code, _, stderr) = rebuild_binary(&live_url, &prefix, &group, &[]);
     assert_eq!(code, 2);

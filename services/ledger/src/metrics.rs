@@ -190,6 +190,15 @@ impl Scraper {
                 );
                 gauge(
                     &mut out,
+                    "ledgerline_ledger_log_start_offset",
+                    "The consumed log's low watermark: above 0, the broker has deleted records the books were folded from, and the ledger can no longer be rebuilt from the log (keep retention.ms=-1).",
+                    &offsets
+                        .iter()
+                        .map(|o| (label(o), o.low))
+                        .collect::<Vec<_>>(),
+                );
+                gauge(
+                    &mut out,
                     "ledgerline_ledger_dead_letters",
                     "Records ever sent to the topic's .dlq, by any instance (undecodable; the reason is in each record's header).",
                     &dead
