@@ -235,19 +235,7 @@ async fn two_instances_fold_a_world_exactly_once_into_verifiable_books() {
     .fetch_one(&mut *conn)
     .await
     .unwrap();
-    sqlx::query("SET session_replication_role = replica")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE journal_lines SET amount = amount + 1 WHERE entry_id = $1 AND line_no = 0")
-        .bind(victim)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("SET session_replication_role = origin")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    change_line_by_hand(&mut conn, victim).await;
     let v = ledgerline_ledger::chain::verify(&mut conn).await.unwrap();
     let (bad, why) = v.first_bad.expect("verification fails after tampering");
     assert_eq!(bad, victim, "{why}");

@@ -191,19 +191,7 @@ async fn rebuild_stops_at_the_live_offsets_reproduces_the_books_and_names_a_chan
     .await
     .unwrap();
     let mut conn = live.acquire().await.unwrap();
-    sqlx::query("SET session_replication_role = replica")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE journal_lines SET amount = amount + 1 WHERE entry_id = $1 AND line_no = 0")
-        .bind(victim)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("SET session_replication_role = origin")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    change_line_by_hand(&mut conn, victim).await;
     drop(conn);
     let (_, tampered_url) = fresh_db("rebuild_tampered").await;
     let (code, stdout, stderr) =

@@ -85,7 +85,8 @@ impl<C: LogConsumer + ?Sized> LogConsumer for UpTo<'_, C> {
 
 /// Where a rebuild's dead letters go: nowhere new. The live ledger already put each of them on
 /// its `.dlq` topic before it stored the offsets the rebuild stops at; sending them again would
-/// double them there. They are counted, by reason, for the report.
+/// double them there. They are counted, by reason, for the report (a batch retried after a
+/// failed commit is tallied again, as a live ledger would publish it again: at least once).
 #[derive(Debug, Default)]
 pub struct DeadLetterTally {
     reasons: Mutex<Vec<(String, String)>>,
