@@ -183,6 +183,26 @@ async fn rebuild_stops_at_the_live_offsets_reproduces_the_books_and_names_a_chan
     stop.cancel();
     running.task.await.unwrap().unwrap();
 
+    // The first target, cut before the live ledger moved on, is brought up to it: --continue
+    // folds only what the live ledger read since, then compares the whole books.
+    let (code, stdout, stderr) = rebuild_binary(
+        &live_url,
+        &prefix,
+        &group,
+        &["--into", &target_url, "--continue"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("IDENTICAL"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "replayed {total} records of group {group}, {records} of them folded by an earlier rebuild"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(offsets(&target, &group).await, offsets(&live, &group).await);
+    assert_eq!(stored_digests(&target).await, stored_digests(&live).await);
+    assert_eq!(chain_heads(&target).await, chain_heads(&live).await);
+
     // A line changed by hand in the live ledger: the rebuild names its entry and exits 1.
     let victim: uuid::Uuid = sqlx::query_scalar(
         "SELECT entry_id FROM ledger_entry_meta ORDER BY recorded_seq OFFSET 50 LIMIT 1",

@@ -57,6 +57,10 @@ pub struct RebuildConfig {
     pub raw_dictionary_samples: usize,
     /// Differences of each kind listed in the report (all are counted).
     pub max_listed: usize,
+    /// Accept a target that holds an earlier rebuild of the same group (interrupted, or run
+    /// before the live ledger moved on) and fold on from its offsets: a standing shadow ledger
+    /// that each run brings up to the live one, then compares whole.
+    pub continue_existing: bool,
 }
 
 impl RebuildConfig {
@@ -75,6 +79,7 @@ impl RebuildConfig {
             batch: BatchLimits::default(),
             raw_dictionary_samples: crate::raw::DICTIONARY_SAMPLES,
             max_listed: 20,
+            continue_existing: false,
         }
     }
 }
@@ -102,6 +107,8 @@ pub struct Report {
     pub group: String,
     /// Records below the live offsets, all replayed.
     pub records: i64,
+    /// Of those, how many an earlier rebuild in the target had folded already (`--continue`).
+    pub already_folded: i64,
     pub partitions: usize,
     /// (dead-letter topic, reason) of each record the fold refused, as the live ledger did.
     pub dead_letters: Vec<(String, String)>,
@@ -122,10 +129,18 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let earlier = if self.already_folded > 0 {
+            format!(
+                ", {} of them folded by an earlier rebuild",
+                self.already_folded
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             f,
-            "replayed {} records of group {} ({} partitions, up to its stored offsets) in {:.1} s; \
-             compared in {:.1} s",
+            "replayed {} records of group {}{earlier} ({} partitions, up to its stored offsets) \
+             in {:.1} s; compared in {:.1} s",
             self.records,
             self.group,
             self.partitions,
@@ -182,7 +197,8 @@ impl fmt::Display for Report {
 
 /// Replays the log into the target up to the live ledger's stored offsets and compares.
 /// `progress` is told how far the replay is, a few times a second. Stops early, with an error,
-/// at `shutdown` (the target then holds a partial rebuild: drop it before the next try).
+/// at `shutdown` (the target then holds a partial rebuild, which
+/// [`RebuildConfig::continue_existing`] folds on from).
 pub async fn run(
     config: RebuildConfig,
     shutdown: CancellationToken,
@@ -208,10 +224,19 @@ pub async fn run(
             topics[0].0, topics[1].0
         )));
     }
-    let store = target_store(&config).await?;
+    let (store, resumed) = target_store(&config, &snap).await?;
 
     let started = Instant::now();
-    let dead = fold(&config, &store, &snap, topics.to_vec(), &shutdown, progress).await?;
+    let dead = fold(
+        &config,
+        &store,
+        &snap,
+        &resumed,
+        topics.to_vec(),
+        &shutdown,
+        progress,
+    )
+    .await?;
     cells::build_all(store.pool()).await?;
     let fold_time = started.elapsed();
 
@@ -225,6 +250,7 @@ pub async fn run(
     Ok(Report {
         group: snap.group,
         records: snap.offsets.values().sum(),
+        already_folded: resumed.values().sum(),
         partitions: snap.offsets.values().filter(|o| **o > 0).count(),
         dead_letters: dead,
         facts,
@@ -320,8 +346,13 @@ async fn heads<'e, E: sqlx::PgExecutor<'e>>(exec: E) -> Result<Vec<(String, i64,
         .collect()
 }
 
-/// The target store, migrated, in its schema when one is named; refused unless empty.
-async fn target_store(config: &RebuildConfig) -> Result<PgStore, Error> {
+/// The target store, migrated, in its schema when one is named, with the offsets it holds for
+/// the live group: none when empty; an earlier rebuild's only with
+/// [`RebuildConfig::continue_existing`], and only if they are nowhere past the live ones.
+async fn target_store(
+    config: &RebuildConfig,
+    snap: &LiveSnapshot,
+) -> Result<(PgStore, Offsets), Error> {
     let mut options: PgConnectOptions = config.target_database_url.parse()?;
     if let Some(schema) = &config.target_schema {
         let valid = schema.len() <= 63
@@ -355,14 +386,42 @@ async fn target_store(config: &RebuildConfig) -> Result<PgStore, Error> {
     .await?;
     let (facts, entries, offsets): (i64, i64, i64) =
         (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-    if facts + entries + offsets > 0 {
+    if facts + entries + offsets == 0 {
+        return Ok((store, Offsets::new()));
+    }
+    if !config.continue_existing {
         return Err(Error::Rebuild(format!(
             "the target already holds {facts} facts, {entries} entries and {offsets} stored \
              offsets: a rebuild needs an empty database or schema (create a new one, or name a \
-             new --into-schema)"
+             new --into-schema), or --continue to fold on from an earlier rebuild of this ledger"
         )));
     }
-    Ok(store)
+    let groups: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT consumer_group FROM consumer_offsets ORDER BY 1")
+            .fetch_all(store.pool())
+            .await?;
+    if groups != [snap.group.clone()] {
+        return Err(Error::Rebuild(format!(
+            "the target holds offsets of groups {groups:?}, not an earlier rebuild of group {:?} \
+             alone: --continue needs a target this command wrote",
+            snap.group
+        )));
+    }
+    let held = store.load_offsets(&snap.group).await?;
+    for ((topic, partition), at) in &held {
+        let live = snap
+            .offsets
+            .get(&(topic.clone(), *partition))
+            .copied()
+            .unwrap_or(0);
+        if *at > live {
+            return Err(Error::Rebuild(format!(
+                "the target has folded {topic}/{partition} up to {at}, past the live ledger's \
+                 {live}: it is not an earlier rebuild of this ledger"
+            )));
+        }
+    }
+    Ok((store, held))
 }
 
 /// Folds every partition from its first record up to the live offset, then stops. Returns the
@@ -371,6 +430,7 @@ async fn fold(
     config: &RebuildConfig,
     store: &PgStore,
     snap: &LiveSnapshot,
+    resumed: &Offsets,
     topics: Vec<(String, TopicKind)>,
     shutdown: &CancellationToken,
     progress: &(dyn Fn(Progress) + Send + Sync),
@@ -390,8 +450,8 @@ async fn fold(
         .map(|(k, o)| (k.clone(), *o))
         .collect();
     let assignment = {
-        let (consumer, bounds) = (Arc::clone(&consumer), bounds.clone());
-        tokio::task::spawn_blocking(move || whole_log(&consumer, &bounds)).await??
+        let (consumer, bounds, resumed) = (Arc::clone(&consumer), bounds.clone(), resumed.clone());
+        tokio::task::spawn_blocking(move || whole_log(&consumer, &bounds, &resumed)).await??
     };
     consumer.assign(&assignment).map_err(Error::Kafka)?;
 
@@ -440,7 +500,7 @@ async fn fold(
                     stop.cancel();
                     return Err(Error::Rebuild(format!(
                         "interrupted after {folded} of {records} records: the target holds a \
-                         partial rebuild; drop it before trying again"
+                         partial rebuild; run again with --continue to fold on from it"
                     )));
                 }
                 () = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -451,22 +511,28 @@ async fn fold(
     Ok(tally.take())
 }
 
-/// Every bounded partition from offset 0, once the broker shows it still holds the whole stretch
-/// the live ledger folded (blocking: broker round trips).
+/// Every bounded partition from where the target stands (offset 0, or an earlier rebuild's
+/// offset), once the broker shows it still holds the whole stretch left to fold (blocking: broker
+/// round trips).
 fn whole_log(
     consumer: &rdkafka::consumer::StreamConsumer,
     bounds: &Offsets,
+    resumed: &Offsets,
 ) -> Result<TopicPartitionList, Error> {
     let mut tpl = TopicPartitionList::new();
     for ((topic, partition), bound) in bounds {
+        let from = resumed
+            .get(&(topic.clone(), *partition))
+            .copied()
+            .unwrap_or(0);
         let (low, high) = consumer
             .fetch_watermarks(topic, *partition, Duration::from_secs(10))
             .map_err(Error::Kafka)?;
-        if low > 0 {
+        if low > from {
             return Err(Error::Rebuild(format!(
                 "{topic}/{partition} starts at offset {low}: the broker no longer holds records \
-                 0..{low} the live ledger folded (retention?), so the log cannot reproduce the \
-                 books; keep these topics' retention unlimited"
+                 {from}..{low} the live ledger folded (retention?), so the log cannot reproduce \
+                 the books; keep these topics' retention unlimited"
             )));
         }
         if high < *bound {
@@ -475,7 +541,7 @@ fn whole_log(
                  this is not the log it read (was the topic recreated, or another broker named?)"
             )));
         }
-        tpl.add_partition_offset(topic, *partition, Offset::Beginning)
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(from))
             .map_err(Error::Kafka)?;
     }
     Ok(tpl)

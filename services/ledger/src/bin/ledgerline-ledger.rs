@@ -90,6 +90,10 @@ enum Command {
         /// Differences of each kind listed (all are counted).
         #[arg(long, default_value_t = 20)]
         max_listed: usize,
+        /// The target holds an earlier rebuild of this ledger (interrupted, or older): fold on
+        /// from its offsets to the live ones, then compare (a standing shadow ledger).
+        #[arg(long = "continue")]
+        continue_existing: bool,
     },
 }
 
@@ -128,6 +132,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             into,
             into_schema,
             max_listed,
+            continue_existing,
         }) => {
             let target = match (into, &into_schema) {
                 (Some(url), _) => url,
@@ -143,6 +148,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             config.topics = Topics::with_prefix(args.topic_prefix);
             config.raw_dictionary_samples = args.raw_dictionary_samples;
             config.max_listed = max_listed;
+            config.continue_existing = continue_existing;
             let last = std::sync::Mutex::new(std::time::Instant::now());
             let progress = |p: rebuild::Progress| {
                 let Ok(mut last) = last.lock() else { return };
