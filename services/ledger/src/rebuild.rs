@@ -110,7 +110,8 @@ pub struct Report {
     /// Of those, how many an earlier rebuild in the target had folded already (`--continue`).
     pub already_folded: i64,
     pub partitions: usize,
-    /// (dead-letter topic, reason) of each record the fold refused, as the live ledger did.
+    /// (dead-letter topic, reason) of each record this run's fold refused, as the live ledger
+    /// did (with `--continue`, only among the records it folded).
     pub dead_letters: Vec<(String, String)>,
     pub facts: Counts,
     pub entries: Counts,
@@ -149,7 +150,8 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "dead letters: {} (already on the live ledger's .dlq topics, not sent again)",
+            "dead letters in the records this run folded: {} (already on the live ledger's \
+             .dlq topics, not sent again)",
             self.dead_letters.len()
         )?;
         for (name, c) in [
