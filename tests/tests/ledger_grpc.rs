@@ -329,6 +329,41 @@ async fn auditors_query_the_books_over_grpc() {
             .any(|s| s.name == "ledgerline.ledger.v1.LedgerQuery")
     );
 
+    // The database out of reach (a pool that was closed): UNAVAILABLE, which clients retry,
+    // not INTERNAL.
+    let gone = sqlx::PgPool::connect(&url).await.unwrap();
+    gone.close().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server_stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(ledgerline_ledger::grpc::serve(
+        ledgerline_ledger::PgStore::new(gone),
+        vec![("aud-token".into(), Role::Auditor)],
+        listener,
+        server_stop.clone(),
+    ));
+    let mut unreachable = LedgerQueryClient::new(
+        Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let e = unreachable
+        .get_trial_balance(req(
+            pb::GetTrialBalanceRequest {
+                ledger: PLATFORM.into(),
+                as_of: None,
+            },
+            aud,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+    assert!(e.message().contains("retry"), "{e:?}");
+    server_stop.cancel();
+    server.await.unwrap().unwrap();
+
     stop.cancel();
     running.task.await.unwrap().unwrap();
 }

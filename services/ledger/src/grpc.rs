@@ -46,10 +46,42 @@ impl<S: Store> Query<S> {
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(db)`
 fn db(e: Error) -> Status {
     tracing::warn!(error = %e, "query failed");
-    match e {
+    match &e {
         // Retrying will not help; the message names the damaged row.
         Error::CorruptFact { .. } => Status::data_loss(e.to_string()),
-        _ => Status::internal("the ledger database failed; retry later"),
+        Error::Database(d) if transient(d) => Status::unavailable(
+            "the ledger database cannot be reached right now; retry with backoff",
+        ),
+        Error::Database(sqlx::Error::Database(d)) if d.code().as_deref() == Some("57014") => {
+            Status::deadline_exceeded(
+                "the query ran past the database's statement timeout; ask for less (a shorter \
+                 time range, a smaller page)",
+            )
+        }
+        _ => Status::internal(
+            "the ledger database failed on this query; the ledger's log has the error",
+        ),
+    }
+}
+
+/// A database failure that passes by itself (connection lost or refused, the pool exhausted or
+/// closed, the server starting or shutting down, too many connections, a serialization or
+/// deadlock abort): what a client should retry, as gRPC's UNAVAILABLE says.
+fn transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08")
+                || c.starts_with("53")
+                || c.starts_with("57P")
+                || c == "40001"
+                || c == "40P01"
+        }),
+        _ => false,
     }
 }
 
