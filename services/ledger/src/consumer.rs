@@ -77,6 +77,49 @@ async fn wait_for_cells_builder<S: Store>(
     }
 }
 
+/// A database outage the writer waits out instead of stopping the ledger (a restart would
+/// re-fold every stored fact, and a supervisor restarting into the same outage gains nothing):
+/// the same batch is tried again with a growing pause, up to [`Outage::MAX_PAUSE`], for as long
+/// as the failure is transient ([`Error::is_transient`]) and no shutdown comes.
+#[derive(Debug, Default)]
+struct Outage {
+    since: Option<std::time::Instant>,
+    tries: u32,
+}
+
+impl Outage {
+    const MAX_PAUSE: Duration = Duration::from_secs(5);
+
+    /// Logs and pauses; false at shutdown.
+    async fn wait(&mut self, e: &Error, shutdown: &CancellationToken) -> bool {
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        self.tries += 1;
+        let pause = Duration::from_millis(200)
+            .saturating_mul(1 << self.tries.min(5))
+            .min(Self::MAX_PAUSE);
+        tracing::warn!(
+            error = %e,
+            tries = self.tries,
+            down_s = since.elapsed().as_secs(),
+            "the database is out of reach; the writer waits and tries the same batch again"
+        );
+        tokio::select! {
+            () = shutdown.cancelled() => false,
+            () = tokio::time::sleep(pause) => true,
+        }
+    }
+
+    fn ended(&self) {
+        if let Some(since) = self.since {
+            tracing::warn!(
+                tries = self.tries,
+                down_s = since.elapsed().as_secs(),
+                "the database is back; the writer goes on"
+            );
+        }
+    }
+}
+
 /// Folds one batch in one transaction (retrying on failure with a rebuilt engine).
 pub async fn fold_and_commit<S: Store, P: LogPublisher + ?Sized>(
     store: &S,
@@ -188,15 +231,34 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
         // Drains what the reader queued before it stopped: a read batch is written, not lost
         // (and not needed either: its offsets are not stored, so it would be read again).
         while let Some((mut batch, _free_when_committed)) = queued.recv().await {
-            if let Some(limit) = limits.max_cells_backlog {
-                wait_for_cells_builder(&store, limit, &shutdown).await?;
-                if shutdown.is_cancelled() {
-                    break; // not written, offsets not stored: read again after a restart
-                }
-            }
             let t = std::time::Instant::now();
-            let report =
-                fold_prepared_and_commit(&store, &mut engine, producer, &group, &mut batch).await?;
+            let mut outage = Outage::default();
+            let report = loop {
+                let attempt = async {
+                    if let Some(limit) = limits.max_cells_backlog {
+                        wait_for_cells_builder(&store, limit, &shutdown).await?;
+                    }
+                    if shutdown.is_cancelled() {
+                        return Ok(None);
+                    }
+                    fold_prepared_and_commit(&store, &mut engine, producer, &group, &mut batch)
+                        .await
+                        .map(Some)
+                };
+                match attempt.await {
+                    Ok(Some(report)) => break Some(report),
+                    // Not written, offsets not stored: read again after a restart.
+                    Ok(None) => break None,
+                    Err(e) if e.is_transient() => {
+                        if !outage.wait(&e, &shutdown).await {
+                            break None;
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            let Some(report) = report else { break };
+            outage.ended();
             tracing::debug!(
                 ?report,
                 total_ms = t.elapsed().as_millis(),
@@ -419,7 +481,15 @@ async fn seek_new_assignments<S: Store, C: LogConsumer + ?Sized>(
     if fresh.is_empty() {
         return Ok(());
     }
-    let stored = store.load_offsets(group).await?;
+    // Only saves re-reading (records below the stored offsets are dropped under the writer
+    // lock anyway), so a database out of reach here is no reason to stop.
+    let stored = match store.load_offsets(group).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::warn!(error = %e, "stored offsets not read; new partitions read from the log's position");
+            return Ok(());
+        }
+    };
     for (tp, off) in stored {
         if fresh.contains(&tp)
             && let Err(e) = consumer.seek(&tp.0, tp.1, off)

@@ -49,7 +49,7 @@ fn db(e: Error) -> Status {
     match &e {
         // Retrying will not help; the message names the damaged row.
         Error::CorruptFact { .. } => Status::data_loss(e.to_string()),
-        Error::Database(d) if transient(d) => Status::unavailable(
+        _ if e.is_transient() => Status::unavailable(
             "the ledger database cannot be reached right now; retry with backoff",
         ),
         Error::Database(sqlx::Error::Database(d)) if d.code().as_deref() == Some("57014") => {
@@ -61,27 +61,6 @@ fn db(e: Error) -> Status {
         _ => Status::internal(
             "the ledger database failed on this query; the ledger's log has the error",
         ),
-    }
-}
-
-/// A database failure that passes by itself (connection lost or refused, the pool exhausted or
-/// closed, the server starting or shutting down, too many connections, a serialization or
-/// deadlock abort): what a client should retry, as gRPC's UNAVAILABLE says.
-fn transient(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
-            c.starts_with("08")
-                || c.starts_with("53")
-                || c.starts_with("57P")
-                || c == "40001"
-                || c == "40P01"
-        }),
-        _ => false,
     }
 }
 

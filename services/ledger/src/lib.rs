@@ -68,6 +68,31 @@ pub enum Error {
     Rebuild(String),
 }
 
+impl Error {
+    /// A database failure that passes by itself (connection lost or refused, the pool exhausted
+    /// or closed, the server starting or shutting down, too many connections, a serialization
+    /// or deadlock abort): worth waiting out, and what a gRPC client should retry.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Database(
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            Self::Database(sqlx::Error::Database(d)) => d.code().is_some_and(|c| {
+                c.starts_with("08")
+                    || c.starts_with("53")
+                    || c.starts_with("57P")
+                    || c == "40001"
+                    || c == "40P01"
+            }),
+            _ => false,
+        }
+    }
+}
+
 /// How to run one ledger instance.
 #[derive(Debug, Clone)]
 pub struct Config {
