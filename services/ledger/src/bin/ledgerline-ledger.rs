@@ -178,14 +178,21 @@ fn kafka_config(args: &Args) -> anyhow::Result<KafkaConfig> {
         .kafka
         .clone()
         .ok_or_else(|| anyhow::anyhow!("set KAFKA_BOOTSTRAP_SERVERS or --kafka"))?;
-    Ok(args
-        .kafka_options
-        .iter()
-        .filter_map(|o| o.split_once('='))
-        .fold(
-            KafkaConfig::new(servers, "ledgerline-ledger"),
-            |k, (key, value)| k.with(key, value),
-        ))
+    let mut config = KafkaConfig::new(servers, "ledgerline-ledger");
+    // An entry may carry a secret (`sasl.password=…`): errors name it by position only.
+    for (n, option) in args.kafka_options.iter().enumerate() {
+        if option.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = option.split_once('=') else {
+            anyhow::bail!(
+                "LEDGERLINE_KAFKA_OPTIONS / --kafka-options entry {} is not `key=value`",
+                n + 1
+            );
+        };
+        config = config.with(key, value);
+    }
+    Ok(config)
 }
 
 /// The service: fold, publish, build cells, answer gRPC and /metrics until Ctrl-C.
@@ -244,6 +251,28 @@ fn parse_tokens(entries: &[String]) -> anyhow::Result<Vec<(String, Role)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_malformed_kafka_option_stops_the_start_without_showing_it() {
+        let args = |options: &str| {
+            Args::try_parse_from([
+                "ledgerline-ledger",
+                "--database-url",
+                "postgres://x",
+                "--kafka",
+                "127.0.0.1:9092",
+                "--kafka-options",
+                options,
+            ])
+            .unwrap()
+        };
+        assert!(kafka_config(&args("session.timeout.ms=6000,acks=all")).is_ok());
+        let e = kafka_config(&args("acks=all,sasl.password:hunter2"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("entry 2"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
 
     #[test]
     fn tokens_parse_strictly_and_errors_never_show_the_token() {
