@@ -16,6 +16,7 @@
 mod bounded;
 pub mod compare;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,8 +31,10 @@ use tokio_util::sync::CancellationToken;
 pub use bounded::{DeadLetterTally, OnBound, UpTo};
 pub use compare::{Counts, Difference, Differences, Side};
 
+use crate::chain::Head;
 use crate::consumer::{self, BatchLimits};
 use crate::engine::TopicKind;
+use crate::store::postgres::load_heads;
 use crate::store::{Offsets, PgStore, Store as _};
 use crate::{Error, cells};
 
@@ -96,7 +99,7 @@ pub struct Progress {
 struct LiveSnapshot {
     group: String,
     offsets: Offsets,
-    heads: Vec<(String, i64, Vec<u8>)>,
+    heads: HashMap<String, Head>,
     max_fact_seq: i64,
     max_recorded_seq: i64,
 }
@@ -247,7 +250,7 @@ pub async fn run(
     let mut differences = Differences::new(config.max_listed);
     let facts = compare::facts(&live, rebuilt, snap.max_fact_seq, &mut differences).await?;
     let entries = compare::entries(&live, rebuilt, snap.max_recorded_seq, &mut differences).await?;
-    let rebuilt_heads = heads(rebuilt).await?;
+    let rebuilt_heads = load_heads(&mut *rebuilt.acquire().await?).await?;
     let heads = compare::heads(&snap.heads, &rebuilt_heads, &mut differences);
     Ok(Report {
         group: snap.group,
@@ -293,10 +296,7 @@ async fn snapshot(live: &PgPool, group: Option<&str>) -> Result<LiveSnapshot, Er
                 .into(),
         ));
     }
-    let groups: Vec<String> =
-        sqlx::query_scalar("SELECT DISTINCT consumer_group FROM consumer_offsets ORDER BY 1")
-            .fetch_all(&mut *tx)
-            .await?;
+    let groups = groups(&mut tx).await?;
     let group = match (group, groups.as_slice()) {
         (Some(g), _) if groups.iter().any(|x| x == g) => g.to_owned(),
         (Some(g), _) => {
@@ -321,7 +321,7 @@ async fn snapshot(live: &PgPool, group: Option<&str>) -> Result<LiveSnapshot, Er
         }
     };
     let offsets = crate::store::postgres::load_offsets(&mut tx, &group).await?;
-    let heads = heads(&mut *tx).await?;
+    let heads = load_heads(&mut tx).await?;
     let row = sqlx::query(
         "SELECT (SELECT coalesce(max(fact_seq), 0) FROM ledger_facts), \
                 (SELECT coalesce(max(recorded_seq), 0) FROM ledger_entry_meta)",
@@ -338,14 +338,13 @@ async fn snapshot(live: &PgPool, group: Option<&str>) -> Result<LiveSnapshot, Er
     })
 }
 
-/// Every chain head, by name.
-async fn heads<'e, E: sqlx::PgExecutor<'e>>(exec: E) -> Result<Vec<(String, i64, Vec<u8>)>, Error> {
-    let rows = sqlx::query("SELECT chain, length, head FROM ledger_chain_heads ORDER BY chain")
-        .fetch_all(exec)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect()
+/// The groups a database holds stored offsets for.
+async fn groups(conn: &mut sqlx::PgConnection) -> Result<Vec<String>, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT DISTINCT consumer_group FROM consumer_offsets ORDER BY 1")
+            .fetch_all(conn)
+            .await?,
+    )
 }
 
 /// The target store, migrated, in its schema when one is named, with the offsets it holds for
@@ -398,10 +397,7 @@ async fn target_store(
              new --into-schema), or --continue to fold on from an earlier rebuild of this ledger"
         )));
     }
-    let groups: Vec<String> =
-        sqlx::query_scalar("SELECT DISTINCT consumer_group FROM consumer_offsets ORDER BY 1")
-            .fetch_all(store.pool())
-            .await?;
+    let groups = groups(&mut *store.pool().acquire().await?).await?;
     if groups != [snap.group.clone()] {
         return Err(Error::Rebuild(format!(
             "the target holds offsets of groups {groups:?}, not an earlier rebuild of group {:?} \

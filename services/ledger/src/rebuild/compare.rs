@@ -3,6 +3,7 @@
 //! name. Both sides are streamed in key order and merged: memory stays flat whatever the size.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::fmt;
 
 use futures::TryStreamExt as _;
@@ -12,7 +13,7 @@ use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
 use crate::Error;
-use crate::chain::Canonical;
+use crate::chain::{Canonical, Head};
 use crate::store::postgres::{ENTRY_COLUMNS, canonical_from_row};
 
 /// Which side of the comparison a row is on.
@@ -270,22 +271,16 @@ pub async fn entries(
 
 /// Chain heads by name: the live ones as of its snapshot, the rebuilt ones as stored.
 pub fn heads(
-    live: &[(String, i64, Vec<u8>)],
-    rebuilt: &[(String, i64, Vec<u8>)],
+    live: &HashMap<String, Head>,
+    rebuilt: &HashMap<String, Head>,
     out: &mut Differences,
 ) -> Counts {
-    let by_name =
-        |h: &[(String, i64, Vec<u8>)]| -> std::collections::BTreeMap<String, (i64, String)> {
-            h.iter()
-                .map(|(c, n, head)| (c.clone(), (*n, hex::encode(head))))
-                .collect()
-        };
-    let (a, b) = (by_name(live), by_name(rebuilt));
-    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    let shown = |h: Option<&Head>| h.map(|h| (h.length, hex::encode(h.head)));
+    let mut names: Vec<&String> = live.keys().chain(rebuilt.keys()).collect();
     names.sort();
     names.dedup();
     for name in names {
-        let (l, r) = (a.get(name).cloned(), b.get(name).cloned());
+        let (l, r) = (shown(live.get(name)), shown(rebuilt.get(name)));
         if l != r {
             out.note(Difference::Head {
                 chain: name.clone(),
@@ -295,8 +290,8 @@ pub fn heads(
         }
     }
     Counts {
-        live: a.len() as u64,
-        rebuilt: b.len() as u64,
+        live: live.len() as u64,
+        rebuilt: rebuilt.len() as u64,
     }
 }
 
@@ -424,16 +419,20 @@ mod tests {
 
     #[test]
     fn heads_differ_by_length_hash_or_absence_and_are_capped_in_the_listing() {
-        let live = vec![
-            ("a".to_owned(), 2, vec![1u8]),
-            ("b".to_owned(), 1, vec![2u8]),
-            ("c".to_owned(), 1, vec![3u8]),
-        ];
-        let rebuilt = vec![
-            ("a".to_owned(), 2, vec![1u8]),
-            ("b".to_owned(), 1, vec![9u8]),
-            ("d".to_owned(), 1, vec![4u8]),
-        ];
+        let heads_of = |h: &[(&str, i64, u8)]| -> HashMap<String, Head> {
+            h.iter()
+                .map(|(name, length, byte)| {
+                    let head = Head {
+                        length: *length,
+                        head: [*byte; 32],
+                        ..Head::default()
+                    };
+                    ((*name).to_owned(), head)
+                })
+                .collect()
+        };
+        let live = heads_of(&[("a", 2, 1), ("b", 1, 2), ("c", 1, 3)]);
+        let rebuilt = heads_of(&[("a", 2, 1), ("b", 1, 9), ("d", 1, 4)]);
         let mut out = Differences::new(2);
         let counts = heads(&live, &rebuilt, &mut out);
         assert_eq!(
