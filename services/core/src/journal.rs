@@ -18,7 +18,8 @@ use crate::account::Account;
 use crate::entry::{EntryDraft, EntryId, JournalEntry, Line, Timestamp};
 use crate::money::{Currency, Money};
 use crate::rules::{
-    AwaitingCustomer, Link, PostError, Posting, SettlementKind, Skip, post, post_raw,
+    AwaitingCustomer, Link, PostError, Posting, RULE_AVAILABLE, SettlementKind, Skip, post,
+    post_raw,
 };
 
 /// An incoming entry whose id already exists with different content.
@@ -115,8 +116,28 @@ struct Claim {
 
 #[derive(Debug, Default)]
 struct Availability {
-    /// Observed (available?, available_on) → the reclass entry it posted.
-    seen: BTreeMap<(bool, Timestamp), EntryId>,
+    /// Observed (available?, available_on) → the reclass entry it posted, sorted by the
+    /// observation, the winner last. A sorted vector, not a map: a balance transaction is
+    /// seen once or twice, and an empty `BTreeMap`'s first node costs ~400 bytes each.
+    seen: Vec<((bool, Timestamp), EntryId)>,
+}
+
+impl Availability {
+    /// Records `obs` → `reclass`; false if `obs` was already seen.
+    fn observe(&mut self, obs: (bool, Timestamp), reclass: EntryId) -> bool {
+        match self.seen.binary_search_by(|(seen, _)| seen.cmp(&obs)) {
+            Ok(_) => false,
+            Err(at) => {
+                self.seen.insert(at, (obs, reclass));
+                true
+            }
+        }
+    }
+
+    /// The reclass of the winning observation.
+    fn winner(&self) -> Option<EntryId> {
+        self.seen.last().map(|(_, reclass)| *reclass)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -146,11 +167,30 @@ fn key(ledger: &str, id: &str) -> String {
     k
 }
 
+/// What the journal keeps of a posted entry.
+#[derive(Debug, Clone, Copy)]
+enum Kept {
+    /// The whole entry, at this index of `entries`.
+    Whole(usize),
+    /// The first 16 bytes of its [`JournalEntry::content_digest`]: enough to tell a duplicate
+    /// from a conflict, the same way the stores do.
+    Digest([u8; 16]),
+}
+
+/// The rules whose entries a later fact may reverse or repost: a journal that keeps only
+/// what later facts need keeps these whole (a failed payout reverses `payout.paid`; an
+/// availability observation that loses reverses its reclass, one that wins again reposts it).
+const REVERSIBLE_RULES: [&str; 2] = ["payout.paid", RULE_AVAILABLE];
+
 /// The journal of one or more ledgers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Ledger {
     entries: Vec<JournalEntry>,
-    by_id: HashMap<EntryId, usize>,
+    by_id: HashMap<EntryId, Kept>,
+    /// False for a journal that keeps only what later facts need ([`Ledger::lean`]).
+    keeps_history: bool,
+    /// What the last [`Ledger::apply_posting`] posted, for [`Ledger::take_posted`] (lean only).
+    posted: Vec<JournalEntry>,
     ledgers: Vec<Box<str>>,
     ledger_ix: HashMap<Box<str>, usize>,
     balances: HashMap<(usize, Currency), HashMap<Account, i64>>,
@@ -158,10 +198,55 @@ pub struct Ledger {
     joins: Joins,
 }
 
+impl Default for Ledger {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Ledger {
-    /// An empty journal.
+    /// An empty journal that keeps every entry it posts: [`Ledger::entries`] is the whole
+    /// journal.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            keeps_history: true,
+            ..Self::lean()
+        }
+    }
+
+    /// An empty journal that keeps of its entries only what later facts need, for a caller
+    /// that stores the entries itself (the ledger service writes them to its database). It
+    /// posts exactly what [`Ledger::new`] posts, and tells duplicates from conflicts the same
+    /// way, but keeps a whole entry only where a later fact may reverse or repost it, and of
+    /// the others their id and the first 16 bytes of their content digest: about a third of
+    /// the memory for a large journal. [`Ledger::entries`], [`Ledger::entry`] and
+    /// [`Ledger::trial_balance_as_of`] see only the entries kept whole (current balances are
+    /// complete); the entries a posting posted are handed out by [`Ledger::take_posted`].
+    pub fn lean() -> Self {
+        Self {
+            entries: Vec::new(),
+            by_id: HashMap::new(),
+            keeps_history: false,
+            posted: Vec::new(),
+            ledgers: Vec::new(),
+            ledger_ix: HashMap::new(),
+            balances: HashMap::new(),
+            conflicts: Vec::new(),
+            joins: Joins::default(),
+        }
+    }
+
+    /// False for a journal made by [`Ledger::lean`].
+    pub fn keeps_history(&self) -> bool {
+        self.keeps_history
+    }
+
+    /// The entries the last [`Ledger::apply_posting`] (or [`Ledger::apply`]) posted, in the
+    /// order of its [`Outcome::posted`], taken out of the journal. Only a lean journal hands
+    /// them out (a journal that keeps its history has them in [`Ledger::entries`]): for it
+    /// this is empty.
+    pub fn take_posted(&mut self) -> Vec<JournalEntry> {
+        std::mem::take(&mut self.posted)
     }
 
     /// Parses raw Stripe JSON (an event or a balance transaction) read from Stripe account
@@ -195,6 +280,7 @@ impl Ledger {
             skip,
             ..Outcome::default()
         };
+        self.posted.clear();
         for e in entries {
             self.insert(e, &fact_id, &mut out);
         }
@@ -222,8 +308,12 @@ impl Ledger {
     }
 
     fn insert(&mut self, e: JournalEntry, fact_id: &str, out: &mut Outcome) {
-        if let Some(&i) = self.by_id.get(&e.id()) {
-            if self.entries[i].same_content(&e) {
+        if let Some(&kept) = self.by_id.get(&e.id()) {
+            let same = match kept {
+                Kept::Whole(i) => self.entries[i].same_content(&e),
+                Kept::Digest(digest) => digest == digest_prefix(&e),
+            };
+            if same {
                 out.duplicates.push(e.id());
             } else {
                 let c = Conflict {
@@ -248,8 +338,25 @@ impl Ledger {
             }
         }
         out.posted.push(e.id());
-        self.by_id.insert(e.id(), self.entries.len());
-        self.entries.push(e);
+        if self.keeps_history {
+            self.by_id.insert(e.id(), Kept::Whole(self.entries.len()));
+            self.entries.push(e);
+        } else if REVERSIBLE_RULES.contains(&e.rule()) {
+            self.by_id.insert(e.id(), Kept::Whole(self.entries.len()));
+            self.entries.push(e.clone());
+            self.posted.push(e);
+        } else {
+            self.by_id.insert(e.id(), Kept::Digest(digest_prefix(&e)));
+            self.posted.push(e);
+        }
+    }
+
+    /// The entry with this id if it is kept whole.
+    fn whole(&self, id: EntryId) -> Option<&JournalEntry> {
+        match self.by_id.get(&id) {
+            Some(&Kept::Whole(i)) => self.entries.get(i),
+            _ => None,
+        }
     }
 
     fn ledger_index(&mut self, ledger: &str) -> usize {
@@ -443,11 +550,9 @@ impl Ledger {
         out: &mut Outcome,
     ) {
         let paid = EntryId::derive(ledger, payout, "payout.paid");
-        let reversal = self.by_id.get(&paid).and_then(|&i| {
-            self.entries[i]
-                .reversal(payout.into(), "payout.failed", at)
-                .ok()
-        });
+        let reversal = self
+            .whole(paid)
+            .and_then(|e| e.reversal(payout.into(), "payout.failed", at).ok());
         if let Some(e) = reversal {
             self.insert(e, fact, out);
         }
@@ -469,19 +574,17 @@ impl Ledger {
         const REVERSAL: &str = "balance_transaction.available.reversal";
         const REPOST: &str = "balance_transaction.available.repost";
         let state = self.joins.availability.entry(key(ledger, txn)).or_default();
-        if state.seen.contains_key(&obs) {
+        let old = state.winner();
+        if !state.observe(obs, reclass) {
             return;
         }
-        let old = state.seen.last_key_value().map(|(_, v)| *v);
-        state.seen.insert(obs, reclass);
-        let new = state.seen.last_key_value().map(|(_, v)| *v);
+        let new = state.winner();
         let (Some(old), Some(new)) = (old, new) else {
             return;
         };
         let loser = if new == old { reclass } else { old };
         if loser != new {
-            let reversal = self.by_id.get(&loser).and_then(|&i| {
-                let e = &self.entries[i];
+            let reversal = self.whole(loser).and_then(|e| {
                 e.reversal(e.source().into(), REVERSAL, e.effective_at())
                     .ok()
             });
@@ -490,8 +593,7 @@ impl Ledger {
             }
         }
         if new != old {
-            let repost = self.by_id.get(&new).and_then(|&i| {
-                let e = &self.entries[i];
+            let repost = self.whole(new).and_then(|e| {
                 let reversed = EntryId::derive(ledger, e.source(), REVERSAL);
                 self.by_id.contains_key(&reversed).then(|| {
                     JournalEntry::new(EntryDraft {
@@ -512,14 +614,24 @@ impl Ledger {
         }
     }
 
-    /// Every posted entry, in posting order.
+    /// Every posted entry, in posting order (a [`Ledger::lean`] journal: those it keeps whole).
     pub fn entries(&self) -> &[JournalEntry] {
         &self.entries
     }
 
-    /// One entry by id.
+    /// One entry by id (a [`Ledger::lean`] journal: if it keeps it whole).
     pub fn entry(&self, id: EntryId) -> Option<&JournalEntry> {
-        self.by_id.get(&id).map(|&i| &self.entries[i])
+        self.whole(id)
+    }
+
+    /// Every posted entry's id with the first 16 bytes of its
+    /// [`JournalEntry::content_digest`], in no particular order: what a journal knows of its
+    /// entries whether or not it keeps them whole, to compare two journals.
+    pub fn entry_digests(&self) -> impl Iterator<Item = (EntryId, [u8; 16])> + '_ {
+        self.by_id.iter().map(|(&id, &kept)| match kept {
+            Kept::Whole(i) => (id, digest_prefix(&self.entries[i])),
+            Kept::Digest(digest) => (id, digest),
+        })
     }
 
     /// Every conflict seen.
@@ -605,4 +717,12 @@ impl Ledger {
     pub fn entry_ids(&self) -> HashSet<EntryId> {
         self.by_id.keys().copied().collect()
     }
+}
+
+/// The part of an entry's content digest a lean journal keeps.
+fn digest_prefix(e: &JournalEntry) -> [u8; 16] {
+    let digest = e.content_digest();
+    let mut prefix = [0; 16];
+    prefix.copy_from_slice(&digest[..16]);
+    prefix
 }

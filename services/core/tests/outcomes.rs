@@ -98,6 +98,45 @@ fn same_id_with_other_content_is_a_conflict_not_an_overwrite() {
     assert_eq!(l.entry(id).unwrap().lines().len(), 3);
 }
 
+/// A lean journal (the ledger service's) keeps the balance transaction's entry only as a
+/// digest and its availability reclass whole; it must tell duplicates from conflicts exactly
+/// as a journal that keeps everything does, through both.
+#[test]
+fn a_lean_journal_tells_duplicates_from_conflicts_like_a_full_one() {
+    let first = bt(
+        "txn_1", "charge", "charge", "usd", 1000, 30, 1, 2, false, "ch_1",
+    );
+    let changed = bt(
+        "txn_1", "charge", "charge", "usd", 1200, 30, 1, 2, false, "ch_1",
+    );
+    let mut full = Ledger::new();
+    let mut lean = Ledger::lean();
+    assert!(full.keeps_history() && !lean.keeps_history());
+    for raw in [&first, &first, &changed, &first] {
+        let expected = full.apply(PLATFORM, raw).unwrap();
+        let out = lean.apply(PLATFORM, raw).unwrap();
+        assert_eq!(out, expected);
+        let posted = lean.take_posted();
+        let ids: Vec<_> = posted.iter().map(|e| e.id()).collect();
+        assert_eq!(ids, expected.posted);
+        for e in &posted {
+            assert_eq!(Some(e), full.entry(e.id()));
+        }
+    }
+    assert_eq!(lean.conflicts(), full.conflicts());
+    assert_eq!(lean.conflicts().len(), 2);
+    assert_eq!(lean.trial_balance(PLATFORM), full.trial_balance(PLATFORM));
+    // The reclass is kept whole (a later observation may reverse it), the sale only as a digest.
+    let sale = EntryId::derive(PLATFORM, "txn_1", "balance_transaction");
+    assert!(lean.entry(sale).is_none());
+    assert_eq!(lean.entries().len(), 1);
+    assert_eq!(lean.entries()[0].rule(), "balance_transaction.available");
+    assert!(
+        full.take_posted().is_empty(),
+        "a full journal keeps its entries instead"
+    );
+}
+
 #[test]
 fn invoice_payments_wait_for_the_invoice_customer() {
     let mut l = Ledger::new();

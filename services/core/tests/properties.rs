@@ -84,6 +84,24 @@ fn same_entries(a: &Ledger, b: &Ledger) -> bool {
             .all(|(id, e)| eb.get(id).is_some_and(|o| o.same_content(e)))
 }
 
+/// `facts` with the facts at `dups` added again, in a deterministic Fisher-Yates shuffle
+/// from `seed` (no clock, no OS randomness).
+fn shuffled(facts: &[RawFact], seed: u64, dups: &[prop::sample::Index]) -> Vec<RawFact> {
+    let mut shuffled = facts.to_vec();
+    for d in dups {
+        shuffled.push(facts[d.index(facts.len())].clone());
+    }
+    let mut state = seed | 1;
+    for i in (1..shuffled.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let j = usize::try_from(state % (i as u64 + 1)).unwrap();
+        shuffled.swap(i, j);
+    }
+    shuffled
+}
+
 fn balances_per_currency(e: &JournalEntry) -> BTreeMap<Currency, i128> {
     let mut sums = BTreeMap::new();
     for l in e.lines() {
@@ -141,22 +159,34 @@ proptest! {
     ) {
         let facts = world(&sales, fails);
         let reference = fold(&facts);
-        let mut shuffled = facts.clone();
-        for d in &dups {
-            shuffled.push(facts[d.index(facts.len())].clone());
-        }
-        // A deterministic Fisher-Yates shuffle from the seed (no clock, no OS randomness).
-        let mut state = seed | 1;
-        for i in (1..shuffled.len()).rev() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let j = usize::try_from(state % (i as u64 + 1)).unwrap();
-            shuffled.swap(i, j);
-        }
-        let other = fold(&shuffled);
+        let other = fold(&shuffled(&facts, seed, &dups));
         prop_assert!(same_entries(&reference, &other));
         prop_assert_eq!(reference.trial_balance(PLATFORM), other.trial_balance(PLATFORM));
+    }
+
+    /// The ledger service folds into a lean journal: fact by fact, in any order and with
+    /// duplicates, it must report and post exactly what a journal that keeps everything does.
+    #[test]
+    fn a_lean_journal_posts_what_a_full_one_posts(
+        sales in proptest::collection::vec(sale(), 1..8),
+        fails in any::<bool>(),
+        seed in any::<u64>(),
+        dups in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+    ) {
+        let mut full = Ledger::new();
+        let mut lean = Ledger::lean();
+        for (account, raw) in shuffled(&world(&sales, fails), seed, &dups) {
+            let expected = full.apply(&account, &raw).unwrap();
+            let out = lean.apply(&account, &raw).unwrap();
+            prop_assert_eq!(&out, &expected);
+            let posted = lean.take_posted();
+            prop_assert_eq!(posted.len(), expected.posted.len());
+            for (entry, id) in posted.iter().zip(&expected.posted) {
+                prop_assert_eq!(Some(entry), full.entry(*id));
+            }
+        }
+        prop_assert_eq!(lean.trial_balance(PLATFORM), full.trial_balance(PLATFORM));
+        prop_assert!(lean.entries().len() < full.entries().len());
     }
 
     #[test]

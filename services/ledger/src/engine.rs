@@ -3,7 +3,10 @@
 //! The join state (an invoice's customer, a charge's cash, claims waiting for it, payout and
 //! availability observations) is the in-memory [`ledgerline_core::Ledger`] itself: the
 //! PostgreSQL ledger produces exactly the entries of the core fold because it *is* the core
-//! fold. That state is a cache of `ledger_facts`, the distinct facts in recording order:
+//! fold. It is a [`ledgerline_core::Ledger::lean`] journal: the entries live in the
+//! database, so it keeps of each only its id and content digest (to tell a duplicate from a
+//! conflict), and whole only those a later fact may reverse. That state is a cache of
+//! `ledger_facts`, the distinct facts in recording order:
 //!
 //! - every batch runs in one write transaction of the store, which serialises writers
 //!   (PostgreSQL: a global advisory lock, so several instances of one consumer group take
@@ -218,7 +221,7 @@ impl Engine {
     /// An empty engine (for an empty database; use [`Engine::catch_up`] otherwise).
     pub fn new() -> Self {
         Self {
-            ledger: Ledger::new(),
+            ledger: Ledger::lean(),
             fact_digests: HashSet::new(),
             last_fact_seq: 0,
             last_recorded_seq: 0,
@@ -235,8 +238,9 @@ impl Engine {
         }
     }
 
-    /// The core journal this engine folds into (equal to the database's journal after a
-    /// commit).
+    /// The core journal this engine folds into: a [`Ledger::lean`] one, whose join state and
+    /// current balances equal the database's after a commit (the entries themselves are in
+    /// the database; it keeps whole only those a later fact may reverse).
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }
@@ -397,7 +401,7 @@ impl Engine {
         // The core journal moves to the blocking thread and back; if anything fails meanwhile
         // the engine is dirty and is rebuilt, never used half-folded.
         let mut applying = Applying {
-            ledger: std::mem::replace(&mut self.ledger, Ledger::new()),
+            ledger: std::mem::replace(&mut self.ledger, Ledger::lean()),
             heads,
             last_recorded_seq: self.last_recorded_seq,
             recorded_at,
@@ -466,11 +470,8 @@ impl Applying {
         for fact in facts {
             let direct: HashSet<EntryId> = fact.posting.entries.iter().map(|e| e.id()).collect();
             let outcome = self.ledger.apply_posting(fact.posting);
-            for id in &outcome.posted {
-                let Some(entry) = self.ledger.entry(*id) else {
-                    continue;
-                };
-                let chain_name = if direct.contains(id) {
+            for entry in self.ledger.take_posted() {
+                let chain_name = if direct.contains(&entry.id()) {
                     fact.chain.as_str()
                 } else {
                     DERIVED_CHAIN
@@ -478,7 +479,7 @@ impl Applying {
                 self.last_recorded_seq += 1;
                 push_entry(
                     &mut rows,
-                    entry,
+                    &entry,
                     chain_name,
                     self.heads.entry(chain_name.to_owned()).or_default(),
                     self.last_recorded_seq,

@@ -291,6 +291,14 @@ pub fn model_digests(l: &Ledger) -> BTreeMap<uuid::Uuid, [u8; 32]> {
         .collect()
 }
 
+/// What a core journal knows of every entry it posted (id → content digest prefix), kept whole
+/// or not: equal for the ledger's lean journal and a full fold of the same facts.
+pub fn core_state(l: &Ledger) -> BTreeMap<uuid::Uuid, [u8; 16]> {
+    l.entry_digests()
+        .map(|(id, digest)| (id.as_uuid(), digest))
+        .collect()
+}
+
 pub async fn chain_heads(pool: &PgPool) -> Vec<(String, i64, Vec<u8>)> {
     sqlx::query("SELECT chain, length, head FROM ledger_chain_heads ORDER BY chain")
         .fetch_all(pool)

@@ -11,6 +11,8 @@ mod invoice;
 mod invoice_payment;
 mod payout;
 
+pub(crate) use balance_transaction::RULE_AVAILABLE;
+
 use std::borrow::Cow;
 
 use crate::account::Account;

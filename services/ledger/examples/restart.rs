@@ -1,0 +1,99 @@
+//! What a restart costs: the time and the memory of rebuilding the core state (the join
+//! state and the in-memory journal) from every fact a ledger database holds.
+//!
+//!     cargo run --release -p ledgerline-ledger --example restart -- postgres://…/bench12345
+//!
+//! Point it at a database a ledger has written (the throughput bench leaves one per run,
+//! named `bench<pid>`). It only reads. It prints the facts replayed, the time, and the
+//! process's resident memory before and after (a process of its own, so the memory is the
+//! state's and not the bench's).
+#![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
+
+use std::io::Write as _;
+use std::time::Instant;
+
+// The same allocator as the ledger binary, so the memory is what a ledger would hold.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use anyhow::Context as _;
+use ledgerline_ledger::store::Store as _;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let url = std::env::args()
+        .nth(1)
+        .context("usage: restart <postgres URL of a ledger database>")?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .context("connecting to the ledger database")?;
+    let store = ledgerline_ledger::store::PgStore::new(pool);
+    let before = resident_kib("VmRSS:");
+    let t = Instant::now();
+    let mut engine = ledgerline_ledger::Engine::new();
+    let mut tx = store.begin_write().await?;
+    let replayed = engine.catch_up(&mut tx).await?;
+    drop(tx);
+    let took = t.elapsed();
+    let after = resident_kib("VmRSS:");
+    let grown = after.saturating_sub(before) * 1024;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "restart: {replayed} facts ({} entries kept whole in the core journal) in {took:.2?}; resident \
+         {:.1} MB → {:.1} MB (peak {:.1} MB), {:.0} bytes a fact",
+        engine.ledger().entries().len(),
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        resident_kib("VmHWM:") as f64 / 1024.0,
+        grown as f64 / replayed.max(1) as f64,
+    )?;
+    // A rough count of what the entries the core keeps whole take (allocations rounded up to
+    // 16 bytes, no table overhead).
+    let round = |n: usize| n.div_ceil(16) * 16;
+    let entries_bytes: usize = engine
+        .ledger()
+        .entries()
+        .iter()
+        .map(|e| {
+            let line_text: usize = e
+                .lines()
+                .iter()
+                .map(|l| match l.account() {
+                    ledgerline_core::Account::Receivable(c)
+                    | ledgerline_core::Account::CustomerCredit(c)
+                    | ledgerline_core::Account::Connect(c) => round(c.len()),
+                    _ => 0,
+                })
+                .sum();
+            std::mem::size_of_val(e)
+                + round(e.ledger().len())
+                + round(e.source().len())
+                + round(std::mem::size_of_val(e.lines()))
+                + line_text
+                + e.memo().map_or(0, |m| round(m.len()))
+        })
+        .sum();
+    writeln!(
+        out,
+        "of which the entries kept whole ≈ {:.1} MB ({:.0} bytes an entry)",
+        entries_bytes as f64 / 1e6,
+        entries_bytes as f64 / engine.ledger().entries().len().max(1) as f64
+    )?;
+    Ok(())
+}
+
+/// A `/proc/self/status` memory figure in KiB (0 where `/proc` is not there).
+fn resident_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
