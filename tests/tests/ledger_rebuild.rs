@@ -13,8 +13,9 @@ use std::time::Duration;
 use ledger_support::*;
 use ledgerline_bus::Topics;
 use ledgerline_ledger::rebuild::{self, Counts, Progress, RebuildConfig};
+use ledgerline_ledger::store::AdvisoryLocks;
 use ledgerline_tests::{kafka_bootstrap_servers, unique_name};
-use sqlx::PgPool;
+use sqlx::{Connection as _, PgPool};
 use tokio_util::sync::CancellationToken;
 
 async fn count(pool: &PgPool, table: &str) -> u64 {
@@ -165,6 +166,61 @@ async fn rebuild_stops_at_the_live_offsets_reproduces_the_books_and_names_a_chan
         live_entries
     );
     assert_eq!(count(&live, "public.journal_entries").await, live_entries);
+
+    // Into a schema of the live database while the live ledger holds its writer's and cells
+    // builder's advisory locks (database-wide, not per schema) throughout: the rebuild takes
+    // locks of its own, so it neither waits for the live ledger nor holds it up. (The target
+    // is migrated first: the migrations take the writer's lock themselves.)
+    let beside = "rebuild_beside_live";
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {beside}")))
+        .execute(&live)
+        .await
+        .unwrap();
+    let in_schema = live_url
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .unwrap()
+        .options([("search_path", beside)]);
+    ledgerline_ledger::PgStore::connect_with(in_schema)
+        .await
+        .unwrap();
+    let mut live_writer = sqlx::PgConnection::connect(&live_url).await.unwrap();
+    let held = AdvisoryLocks::LEDGER;
+    sqlx::query("SELECT pg_advisory_lock($1), pg_advisory_lock($2)")
+        .bind(held.writer)
+        .bind(held.builder)
+        .execute(&mut live_writer)
+        .await
+        .unwrap();
+    let mut rc = RebuildConfig::new(&live_url, &live_url, kafka(&unique_name("rebuild")));
+    rc.topics = topics.clone();
+    rc.group = Some(group.clone());
+    rc.target_schema = Some(beside.to_owned());
+    let report = tokio::time::timeout(
+        Duration::from_secs(120),
+        rebuild::run(rc, CancellationToken::new(), &|_| {}),
+    )
+    .await
+    .expect("the rebuild waited for the live ledger's locks")
+    .unwrap();
+    assert!(report.identical(), "{report}");
+    let still_held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+           AND pid = pg_backend_pid()",
+    )
+    .fetch_one(&mut live_writer)
+    .await
+    .unwrap();
+    assert_eq!(still_held, 2);
+    live_writer.close().await.unwrap();
+    assert_eq!(
+        count(&live, &format!("{beside}.journal_entries")).await,
+        live_entries
+    );
+    assert_eq!(
+        count(&live, &format!("{beside}.ledger_cells_pending")).await,
+        0,
+        "its cells built under its own builder's lock"
+    );
 
     // While the live ledger folds on: the rebuild cuts at one snapshot of it and matches that.
     let (running, stop) = start(config(&live_url, &topics, &group)).await;

@@ -35,7 +35,7 @@ use crate::chain::Head;
 use crate::consumer::{self, BatchLimits};
 use crate::engine::TopicKind;
 use crate::store::postgres::load_heads;
-use crate::store::{Offsets, PgStore, Store as _};
+use crate::store::{AdvisoryLocks, Offsets, PgStore, Store as _};
 use crate::{Error, cells};
 
 /// How to rebuild and what to compare against.
@@ -242,7 +242,7 @@ pub async fn run(
         progress,
     )
     .await?;
-    cells::build_all(store.pool()).await?;
+    cells::build_all_under(store.pool(), store.locks().builder).await?;
     let fold_time = started.elapsed();
 
     let started = Instant::now();
@@ -376,9 +376,14 @@ async fn target_store(
         conn.close().await?;
         options = options.options([("search_path", schema.as_str())]);
     }
-    let store = PgStore::connect_with(options)
+    let mut store = PgStore::connect_with(options)
         .await?
         .with_dictionary_samples(config.raw_dictionary_samples);
+    if let Some(schema) = &config.target_schema {
+        // Most often a schema of the live database: its own locks, or every batch would wait
+        // for the live writer and hold it up in turn.
+        store = store.with_locks(AdvisoryLocks::for_rebuild_schema(schema));
+    }
     let row = sqlx::query(
         "SELECT (SELECT count(*) FROM ledger_facts), (SELECT count(*) FROM journal_entries), \
                 (SELECT count(*) FROM consumer_offsets)",

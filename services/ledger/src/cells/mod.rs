@@ -17,6 +17,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool, Row as _};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::store::postgres::AdvisoryLocks;
 
 /// Queued statements (≈ one writer batch each) added to their cells per builder transaction:
 /// more per transaction share the recording-day and -month cells' upserts.
@@ -32,10 +33,6 @@ const IDLE: Duration = Duration::from_millis(50);
 const BUILD_AT: u64 = 4;
 const MAX_WAIT: Duration = Duration::from_millis(250);
 
-/// The builders' advisory lock (`ledgercb` in ASCII), the one `ledger_cells_build` takes: one
-/// builder at a time, the others take nothing instead of waiting or racing its upserts.
-const BUILDER_LOCK: i64 = 7_810_759_523_990_397_794;
-
 /// Adds up to `max_rows` queued statements to their cells (oldest first) and removes them from
 /// the queue, in one transaction (a savepoint if `conn` is already in one); returns how many it
 /// took (0: the queue is empty or another builder is at work).
@@ -46,9 +43,19 @@ pub async fn build_once<'a, A>(conn: A, max_rows: i32) -> Result<i32, Error>
 where
     A: sqlx::Acquire<'a, Database = sqlx::Postgres>,
 {
+    build_once_under(conn, max_rows, AdvisoryLocks::LEDGER.builder).await
+}
+
+/// [`build_once`] taking turns with other builders on advisory lock `lock` (the builders of
+/// one ledger: one at a time, the others take nothing instead of waiting or racing its
+/// upserts).
+async fn build_once_under<'a, A>(conn: A, max_rows: i32, lock: i64) -> Result<i32, Error>
+where
+    A: sqlx::Acquire<'a, Database = sqlx::Postgres>,
+{
     let mut tx = conn.begin().await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(BUILDER_LOCK)
+        .bind(lock)
         .fetch_one(&mut *tx)
         .await?;
     if !locked {
@@ -284,9 +291,15 @@ async fn write_cells(
 /// Builds until the queue is empty; returns how many queued statements it took. (For tools
 /// and tests; the service runs [`run`].)
 pub async fn build_all(pool: &PgPool) -> Result<i64, Error> {
+    build_all_under(pool, AdvisoryLocks::LEDGER.builder).await
+}
+
+/// [`build_all`] taking turns with other builders on advisory lock `lock` (see
+/// [`AdvisoryLocks`]).
+pub async fn build_all_under(pool: &PgPool, lock: i64) -> Result<i64, Error> {
     let mut total = 0;
     loop {
-        let n = build_once(pool, BUILD_ROWS).await?;
+        let n = build_once_under(pool, BUILD_ROWS, lock).await?;
         if n == 0 {
             if queued(pool).await? == 0 {
                 return Ok(total);

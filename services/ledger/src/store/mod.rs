@@ -23,7 +23,7 @@ use crate::Error;
 use crate::chain::{Canonical, Head, Verification};
 use crate::raw::{Dictionaries, Dictionary, RawEncoder, RawEncoding};
 
-pub use postgres::PgStore;
+pub use postgres::{AdvisoryLocks, PgStore};
 pub use sqlite::SqliteStore;
 
 /// One batch's rows, column by column (the layout bulk writes want).

@@ -1,4 +1,4 @@
-//! The PostgreSQL store (`migrations/`): the global advisory writer lock, the queries of the
+//! The PostgreSQL store (`migrations/`): the advisory writer lock, the queries of the
 //! gRPC API, and (`postgres/write.rs`) the batch write: bulk `UNNEST` inserts and a binary
 //! `COPY` of the raw facts.
 
@@ -26,6 +26,59 @@ use write::{write_entries, write_facts, write_heads, write_offsets};
 /// Advisory lock key of the single-writer section (`ledgerline` in ASCII).
 pub const WRITER_LOCK: i64 = 0x6c65_6467_6572_6c6e;
 
+/// The advisory locks a ledger's writers and its balance-cells builders take turns on.
+/// PostgreSQL's advisory locks are database-wide, not per schema: a second ledger in another
+/// schema of the same database (a rebuild's target) takes its own, so that it neither waits
+/// for the live ledger's writer nor holds it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdvisoryLocks {
+    /// Held by a write transaction for its whole length.
+    pub writer: i64,
+    /// Tried by a cells build; a builder that does not get it builds nothing that round.
+    pub builder: i64,
+}
+
+impl AdvisoryLocks {
+    /// The locks of a ledger and of the migrations (which take [`WRITER_LOCK`] themselves):
+    /// every ledger instance of a database takes these unless told otherwise.
+    pub const LEDGER: Self = Self {
+        writer: WRITER_LOCK,
+        // `ledgercb` in ASCII: the one the SQL function `ledger_cells_build` takes.
+        builder: 7_810_759_523_990_397_794,
+    };
+
+    /// Locks of their own for a rebuild into schema `schema`, derived from its name: never
+    /// [`AdvisoryLocks::LEDGER`], the same for every run into that schema (a `--continue`
+    /// takes turns with an earlier run still writing there).
+    pub fn for_rebuild_schema(schema: &str) -> Self {
+        use sha2::Digest as _;
+        let key = |what: &str| {
+            let digest = sha2::Sha256::new()
+                .chain_update(b"ledgerline rebuild lock\0")
+                .chain_update(what.as_bytes())
+                .chain_update(b"\0")
+                .chain_update(schema.as_bytes())
+                .finalize();
+            let mut first = [0; 8];
+            first.copy_from_slice(&digest[..8]);
+            i64::from_be_bytes(first)
+        };
+        let (writer, builder) = (key("writer"), key("builder"));
+        Self {
+            writer: if writer == Self::LEDGER.writer {
+                !writer
+            } else {
+                writer
+            },
+            builder: if builder == Self::LEDGER.builder {
+                !builder
+            } else {
+                builder
+            },
+        }
+    }
+}
+
 /// The migrations of `migrations/`, run at start.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
@@ -38,6 +91,7 @@ pub struct PgStore {
     dictionaries: Arc<Dictionaries>,
     /// Facts to train a dictionary on when there is none (0: never train).
     dictionary_samples: usize,
+    locks: AdvisoryLocks,
 }
 
 impl PgStore {
@@ -48,6 +102,7 @@ impl PgStore {
             raw_encoding: RawEncoding::Zstd,
             dictionaries: Arc::default(),
             dictionary_samples: crate::raw::DICTIONARY_SAMPLES,
+            locks: AdvisoryLocks::LEDGER,
         }
     }
 
@@ -85,8 +140,18 @@ impl PgStore {
         }
     }
 
+    /// This store's writers taking turns on `locks` instead of [`AdvisoryLocks::LEDGER`].
+    pub fn with_locks(self, locks: AdvisoryLocks) -> Self {
+        Self { locks, ..self }
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The advisory locks its writers and cells builds take.
+    pub fn locks(&self) -> AdvisoryLocks {
+        self.locks
     }
 }
 
@@ -192,7 +257,7 @@ impl Store for PgStore {
     async fn begin_write(&self) -> Result<PgWrite, Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(WRITER_LOCK)
+            .bind(self.locks.writer)
             .execute(&mut *tx)
             .await?;
         Ok(PgWrite {
@@ -554,4 +619,21 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, Error> {
         }
     }
     Ok(verifier.finish(&stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AdvisoryLocks;
+
+    #[test]
+    fn a_rebuild_schema_has_locks_of_its_own_the_same_each_run() {
+        let a = AdvisoryLocks::for_rebuild_schema("audit_20261205");
+        assert_eq!(a, AdvisoryLocks::for_rebuild_schema("audit_20261205"));
+        assert_ne!(a, AdvisoryLocks::for_rebuild_schema("audit_20261206"));
+        let live = AdvisoryLocks::LEDGER;
+        for key in [a.writer, a.builder] {
+            assert!(key != live.writer && key != live.builder);
+        }
+        assert_ne!(a.writer, a.builder);
+    }
 }
