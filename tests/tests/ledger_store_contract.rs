@@ -289,8 +289,9 @@ async fn the_sqlite_store_keeps_the_contract() {
 
 /// A batch that fails midway — at its lines' insert, after its facts were written in the same
 /// transaction, and at its facts' insert, while its postings are being applied on another
-/// thread — is retried from the same prepared records with a rebuilt engine: the books still
-/// equal the core's fold, nothing doubled, nothing missing.
+/// thread — is taken back in memory (not rebuilt from the stored facts) and retried from the
+/// same prepared records: the books still equal the core's fold, nothing doubled, nothing
+/// missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_failing_midway_is_retried_into_the_same_books() {
     const FAILING: [&str; 2] = ["journal_lines", "ledger_facts"];
@@ -328,6 +329,12 @@ async fn a_batch_failing_midway_is_retried_into_the_same_books() {
             .unwrap()
             .entries;
     }
+    assert_eq!(
+        engine.batches_taken_back(),
+        4,
+        "each injected failure taken back by the same engine"
+    );
+    assert_eq!(core_state(engine.ledger()), core_state(&model));
     for table in FAILING {
         let attempts: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT last_value FROM {table}_attempts"

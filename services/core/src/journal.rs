@@ -14,6 +14,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+mod undo;
+use undo::{Undo, before_join_change};
+
 use crate::account::Account;
 use crate::entry::{EntryDraft, EntryId, JournalEntry, Line, Timestamp};
 use crate::money::{Currency, Money};
@@ -114,7 +117,7 @@ struct Claim {
     at: Timestamp,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Availability {
     /// Observed (available?, available_on) → the reclass entry it posted, sorted by the
     /// observation, the winner last. A sorted vector, not a map: a balance transaction is
@@ -140,7 +143,7 @@ impl Availability {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct PayoutState {
     paid: bool,
     failed_at: Option<Timestamp>,
@@ -191,6 +194,8 @@ pub struct Ledger {
     keeps_history: bool,
     /// What the last [`Ledger::apply_posting`] posted, for [`Ledger::take_posted`] (lean only).
     posted: Vec<JournalEntry>,
+    /// While a batch is open: what it changed ([`Ledger::begin_batch`]).
+    undo: Option<Box<Undo>>,
     ledgers: Vec<Box<str>>,
     ledger_ix: HashMap<Box<str>, usize>,
     balances: HashMap<(usize, Currency), HashMap<Account, i64>>,
@@ -228,6 +233,7 @@ impl Ledger {
             by_id: HashMap::new(),
             keeps_history: false,
             posted: Vec::new(),
+            undo: None,
             ledgers: Vec::new(),
             ledger_ix: HashMap::new(),
             balances: HashMap::new(),
@@ -290,6 +296,7 @@ impl Ledger {
                 Some(customer) => self.materialize(a, &customer, &fact_id, &mut out),
                 None => {
                     out.waiting += 1;
+                    before_join_change!(self, awaiting, &k);
                     self.joins.awaiting.entry(k).or_default().push(a);
                 }
             }
@@ -329,6 +336,15 @@ impl Ledger {
         let lx = self.ledger_index(e.ledger());
         for l in e.lines() {
             let m = l.amount();
+            if let Some(undo) = self.undo.as_mut() {
+                let before = self
+                    .balances
+                    .get(&(lx, m.currency()))
+                    .and_then(|accounts| accounts.get(l.account()))
+                    .copied();
+                undo.balances
+                    .push(((lx, m.currency()), l.account().clone(), before));
+            }
             let accounts = self.balances.entry((lx, m.currency())).or_default();
             match accounts.get_mut(l.account()) {
                 Some(b) => *b = b.saturating_add(m.minor()),
@@ -338,6 +354,9 @@ impl Ledger {
             }
         }
         out.posted.push(e.id());
+        if let Some(undo) = self.undo.as_mut() {
+            undo.new_ids.push(e.id());
+        }
         if self.keeps_history {
             self.by_id.insert(e.id(), Kept::Whole(self.entries.len()));
             self.entries.push(e);
@@ -376,6 +395,8 @@ impl Ledger {
                 if self.joins.invoice_customer.contains_key(&k) {
                     return;
                 }
+                before_join_change!(self, invoice_customer, &k);
+                before_join_change!(self, awaiting, &k);
                 self.joins
                     .invoice_customer
                     .insert(k.clone(), customer.clone());
@@ -393,6 +414,7 @@ impl Ledger {
                 if self.joins.cash.contains_key(&k) {
                     return;
                 }
+                before_join_change!(self, cash, &k);
                 self.joins.cash.insert(k.clone(), Cash { kind, gross, at });
                 let mut claim_keys = vec![k.clone()];
                 if let Some(pis) = self.joins.aliased_by.get(&k) {
@@ -413,6 +435,7 @@ impl Ledger {
                 at,
             } => {
                 let k = key(ledger, &id);
+                before_join_change!(self, claims, &k);
                 let list = self.joins.claims.entry(k.clone()).or_default();
                 if list.iter().any(|c| c.claim == claim && c.kind == kind) {
                     return;
@@ -442,6 +465,8 @@ impl Ledger {
                 if self.joins.alias.contains_key(&k) {
                     return;
                 }
+                before_join_change!(self, alias, &k);
+                before_join_change!(self, aliased_by, &key(ledger, &charge));
                 self.joins.alias.insert(k.clone(), charge.clone());
                 self.joins
                     .aliased_by
@@ -462,6 +487,7 @@ impl Ledger {
                 reclass,
             } => self.availability(ledger, &txn, (available, available_on), reclass, fact, out),
             Link::PayoutPaid { payout } => {
+                before_join_change!(self, payouts, &key(ledger, &payout));
                 let st = self.joins.payouts.entry(key(ledger, &payout)).or_default();
                 if st.paid {
                     return;
@@ -472,6 +498,7 @@ impl Ledger {
                 }
             }
             Link::PayoutFailed { payout, at } => {
+                before_join_change!(self, payouts, &key(ledger, &payout));
                 let st = self.joins.payouts.entry(key(ledger, &payout)).or_default();
                 if st.failed_at.is_some() {
                     return;
@@ -573,6 +600,7 @@ impl Ledger {
     ) {
         const REVERSAL: &str = "balance_transaction.available.reversal";
         const REPOST: &str = "balance_transaction.available.repost";
+        before_join_change!(self, availability, &key(ledger, txn));
         let state = self.joins.availability.entry(key(ledger, txn)).or_default();
         let old = state.winner();
         if !state.observe(obs, reclass) {

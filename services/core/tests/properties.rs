@@ -189,6 +189,52 @@ proptest! {
         prop_assert!(lean.entries().len() < full.entries().len());
     }
 
+    /// The ledger service folds each batch in a database transaction; when one fails it takes
+    /// the batch back in memory and folds it again. Fact by fact afterwards, the journal must
+    /// report and post exactly what one that never saw the failed batch does.
+    #[test]
+    fn a_batch_rolled_back_leaves_no_trace(
+        sales in proptest::collection::vec(sale(), 1..8),
+        fails in any::<bool>(),
+        seed in any::<u64>(),
+        dups in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+        cuts in (any::<prop::sample::Index>(), any::<prop::sample::Index>()),
+        keeps_history in any::<bool>(),
+    ) {
+        let facts = shuffled(&world(&sales, fails), seed, &dups);
+        let (a, b) = (cuts.0.index(facts.len() + 1), cuts.1.index(facts.len() + 1));
+        let (first, second) = (a.min(b), a.max(b));
+        let mut reference = Ledger::new();
+        let mut subject = if keeps_history { Ledger::new() } else { Ledger::lean() };
+        for (account, raw) in &facts[..first] {
+            reference.apply(account, raw).unwrap();
+            subject.apply(account, raw).unwrap();
+        }
+        // The batch that fails: every fact after the first cut, taken back.
+        subject.begin_batch();
+        for (account, raw) in &facts[first..] {
+            subject.apply(account, raw).unwrap();
+        }
+        prop_assert!(subject.rollback_batch());
+        prop_assert!(!subject.in_batch());
+        prop_assert_eq!(subject.trial_balance(PLATFORM), reference.trial_balance(PLATFORM));
+        // Folded again, in two batches that commit.
+        for (batch, facts) in [&facts[first..second], &facts[second..]].into_iter().enumerate() {
+            subject.begin_batch();
+            for (account, raw) in facts {
+                let expected = reference.apply(account, raw).unwrap();
+                prop_assert_eq!(subject.apply(account, raw).unwrap(), expected, "batch {}", batch);
+            }
+            subject.commit_batch();
+        }
+        prop_assert!(!subject.rollback_batch(), "nothing open to take back");
+        let digests = |l: &Ledger| l.entry_digests().collect::<BTreeMap<_, _>>();
+        prop_assert_eq!(digests(&subject), digests(&reference));
+        prop_assert_eq!(subject.conflicts(), reference.conflicts());
+        prop_assert_eq!(subject.awaiting().count(), reference.awaiting().count());
+        prop_assert_eq!(subject.trial_balance(PLATFORM), reference.trial_balance(PLATFORM));
+    }
+
     #[test]
     fn folding_twice_adds_nothing(sales in proptest::collection::vec(sale(), 1..8)) {
         let facts = world(&sales, true);

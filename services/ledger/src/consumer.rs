@@ -146,8 +146,10 @@ pub async fn fold_prepared_and_commit<S: Store, P: LogPublisher + ?Sized>(
         match try_fold(store, engine, producer, group, batch).await {
             Ok(r) => return Ok(r),
             Err(e) if attempt < 5 => {
-                tracing::warn!(error = %e, attempt, "batch failed; rebuilding state and retrying");
-                *engine = Engine::new();
+                tracing::warn!(error = %e, attempt, "batch failed; taking it back and retrying");
+                if !engine.roll_back() {
+                    *engine = Engine::new();
+                }
                 tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
             }
             Err(e) => return Err(e),
@@ -162,7 +164,7 @@ async fn try_fold<S: Store, P: LogPublisher + ?Sized>(
     group: &str,
     batch: &mut [Prepared],
 ) -> Result<BatchReport, Error> {
-    if engine.is_dirty() {
+    if !engine.roll_back() {
         *engine = Engine::new();
     }
     let mut tx = store.begin_write().await?;

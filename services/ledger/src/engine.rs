@@ -20,7 +20,10 @@
 //!   committed together.
 //!
 //! If anything fails between folding and commit, the in-memory state is ahead of the
-//! database: the engine is rebuilt from `ledger_facts` before the next attempt.
+//! database: the engine takes the batch back ([`Engine::roll_back`], the core journal's
+//! [`ledgerline_core::Ledger::rollback_batch`]) and the next attempt's catch-up reads what the
+//! database did commit; only a journal lost with a panicked thread is rebuilt from
+//! `ledger_facts`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -83,6 +86,10 @@ pub struct Engine {
     last_recorded_seq: i64,
     /// Set while the in-memory state may be ahead of the database.
     dirty: bool,
+    /// While a batch is being folded: what to restore if it does not commit.
+    before_batch: BeforeBatch,
+    /// Batches taken back by [`Engine::roll_back`].
+    taken_back: u64,
     catch_up_page: i64,
 }
 
@@ -226,6 +233,8 @@ impl Engine {
             last_fact_seq: 0,
             last_recorded_seq: 0,
             dirty: false,
+            before_batch: BeforeBatch::default(),
+            taken_back: 0,
             catch_up_page: CATCH_UP_PAGE,
         }
     }
@@ -246,9 +255,37 @@ impl Engine {
     }
 
     /// True if the in-memory state may be ahead of the database (a batch failed midway):
-    /// throw the engine away and build a new one.
+    /// [`Engine::roll_back`], or throw the engine away and build a new one.
     pub fn is_dirty(&self) -> bool {
         self.dirty
+    }
+
+    /// Brings the in-memory state back to what it was before the batch that did not commit,
+    /// so the next attempt's catch-up reads whatever the database did commit (a `COMMIT` whose
+    /// answer was lost may have landed): the cost of a failed batch is the batch, not the
+    /// history. True when the state is consistent again (or was); false when the journal
+    /// was lost with its thread (a panic): then build a new engine.
+    pub fn roll_back(&mut self) -> bool {
+        if !self.dirty {
+            return true;
+        }
+        if !self.ledger.rollback_batch() {
+            return false;
+        }
+        let before = std::mem::take(&mut self.before_batch);
+        for digest in &before.new_digests {
+            self.fact_digests.remove(digest);
+        }
+        self.last_fact_seq = before.last_fact_seq;
+        self.last_recorded_seq = before.last_recorded_seq;
+        self.dirty = false;
+        self.taken_back += 1;
+        true
+    }
+
+    /// How many failed batches [`Engine::roll_back`] took back (for logs and tests).
+    pub fn batches_taken_back(&self) -> u64 {
+        self.taken_back
     }
 
     /// Replays the facts recorded since this engine last looked, a page at a time (memory is
@@ -330,6 +367,12 @@ impl Engine {
         let mut report = BatchReport::default();
         let mut dead = Vec::new();
         self.dirty = true;
+        self.ledger.begin_batch();
+        self.before_batch = BeforeBatch {
+            last_fact_seq: self.last_fact_seq,
+            last_recorded_seq: self.last_recorded_seq,
+            new_digests: Vec::new(),
+        };
         let started = std::time::Instant::now();
         for prepared in batch.iter_mut() {
             let rec = &prepared.record;
@@ -372,6 +415,7 @@ impl Engine {
             self.last_fact_seq += 1;
             let fact_seq = self.last_fact_seq;
             self.fact_digests.insert(fact.digest);
+            self.before_batch.new_digests.push(fact.digest);
             facts.f_seq.push(fact_seq);
             facts.f_topic.push(rec.topic.clone());
             facts.f_partition.push(rec.partition);
@@ -419,9 +463,10 @@ impl Engine {
             apply_us = apply_took.as_micros(),
             "postings applied"
         );
-        written?;
+        // The journal comes back before any error returns, so a failed batch can be taken back.
         self.ledger = applying.ledger;
         self.last_recorded_seq = applying.last_recorded_seq;
+        written?;
         let mut heads = applying.heads;
         report.entries = entries;
         report.conflicts = conflicts;
@@ -439,8 +484,18 @@ impl Engine {
 
     /// Marks the last batch committed.
     pub fn committed(&mut self) {
+        self.ledger.commit_batch();
+        self.before_batch = BeforeBatch::default();
         self.dirty = false;
     }
+}
+
+/// What a batch's fold changes outside the core journal, as it was before the batch.
+#[derive(Debug, Default)]
+struct BeforeBatch {
+    last_fact_seq: i64,
+    last_recorded_seq: i64,
+    new_digests: Vec<[u8; 32]>,
 }
 
 /// A new fact of a batch, its row written, its posting still to apply.
