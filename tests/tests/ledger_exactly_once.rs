@@ -174,6 +174,9 @@ async fn two_instances_fold_a_world_exactly_once_into_verifiable_books() {
         .await
         .unwrap();
     assert_eq!(one("ledgerline_ledger_facts"), Some(facts), "{page}");
+    // The process's own memory, in bytes (more than the megabytes a bare process has).
+    let resident = one("process_resident_memory_bytes").unwrap_or(0);
+    assert!(resident > 10_000_000, "{resident} bytes resident");
     assert_eq!(
         one("ledgerline_ledger_entries"),
         Some(i64::try_from(stored.len()).unwrap())

@@ -6,7 +6,7 @@
 //! group reports the same group-wide figures, a restart loses nothing, and a scrape cannot
 //! disagree with the books. A source that cannot be read is reported as
 //! `ledgerline_ledger_scrape_error{source}` 1 and its figures are left out (an alert on the
-//! error beats a stale number).
+//! error beats a stale number). One figure is the instance's own: its resident memory.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -212,6 +212,16 @@ impl Scraper {
                 errors.push(source);
             }
         }
+        // This instance's own: the core state is resident and grows with the facts (README,
+        // "Known limits"), so memory is what to watch for capacity.
+        if let Some(resident) = resident_bytes() {
+            gauge(
+                &mut out,
+                "process_resident_memory_bytes",
+                "Resident memory of this ledger process (its core state grows with the facts stored).",
+                &[(String::new(), resident)],
+            );
+        }
         let error_rows: Vec<(String, i64)> = ["database", "kafka"]
             .into_iter()
             .map(|s| (format!("source=\"{s}\""), i64::from(errors.contains(&s))))
@@ -307,6 +317,20 @@ fn partitions(
     }
     out.sort();
     Ok(out)
+}
+
+/// `VmRSS` of `/proc/self/status` in bytes; `None` where there is no `/proc`.
+fn resident_bytes() -> Option<i64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: i64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, rows: &[(String, i64)]) {
