@@ -443,7 +443,8 @@ impl Engine {
         let folded = std::time::Instant::now();
 
         // The core journal moves to the blocking thread and back; if anything fails meanwhile
-        // the engine is dirty and is rebuilt, never used half-folded.
+        // the engine is dirty: the batch is taken back (or, the journal lost with a panicked
+        // thread, the engine rebuilt), never used half-folded.
         let mut applying = Applying {
             ledger: std::mem::replace(&mut self.ledger, Ledger::lean()),
             heads,
