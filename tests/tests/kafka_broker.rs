@@ -164,18 +164,26 @@ async fn created_topics_keep_every_record_and_older_ones_that_do_not_are_named()
         .await
         .unwrap();
 
-    // What the broker says of the created topic: kept forever, the cluster's replication.
-    let described = admin
-        .describe_configs(
-            &[rdkafka::admin::ResourceSpecifier::Topic(&kept.name)],
-            &rdkafka::admin::AdminOptions::new(),
-        )
-        .await
-        .unwrap();
-    let resource = described.into_iter().next().unwrap().unwrap();
-    let value = |name: &str| resource.get(name).and_then(|e| e.value.clone());
-    assert_eq!(value("retention.ms").as_deref(), Some("-1"));
-    assert_eq!(value("retention.bytes").as_deref(), Some("-1"));
+    // What the broker says of the created topic: kept forever, the cluster's replication. A
+    // topic created a moment ago may be described before its settings are there: ask again.
+    let mut settings = Vec::new();
+    for _ in 0..50 {
+        let described = admin
+            .describe_configs(
+                &[rdkafka::admin::ResourceSpecifier::Topic(&kept.name)],
+                &rdkafka::admin::AdminOptions::new(),
+            )
+            .await
+            .unwrap();
+        let resource = described.into_iter().next().unwrap().unwrap();
+        let value = |name: &str| resource.get(name).and_then(|e| e.value.clone());
+        settings = vec![value("retention.ms"), value("retention.bytes")];
+        if settings.iter().all(Option::is_some) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(settings, [Some("-1".to_owned()), Some("-1".to_owned())]);
     let producer: FutureProducer = config.idempotent_producer().unwrap();
     let metadata = rdkafka::producer::Producer::client(&producer)
         .fetch_metadata(Some(&kept.name), Duration::from_secs(10))
@@ -185,12 +193,22 @@ async fn created_topics_keep_every_record_and_older_ones_that_do_not_are_named()
     // -1 asked for the broker's default.replication.factor: 1 on this single-node broker.
     assert_eq!(partitions[0].replicas().len(), 1);
 
-    let warnings = ledgerline_bus::retention_warnings(
-        &admin,
-        &[&kept.name, &week.name, &small.name, &unique_name("missing")],
-    )
-    .await
-    .unwrap();
+    // Topics created a moment ago may still be described without settings (taken as not
+    // there yet): ask until both limited ones are named, for a few seconds.
+    let missing = unique_name("missing");
+    let mut warnings = Vec::new();
+    for _ in 0..50 {
+        warnings = ledgerline_bus::retention_warnings(
+            &admin,
+            &[&kept.name, &week.name, &small.name, &missing],
+        )
+        .await
+        .unwrap();
+        if warnings.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
     assert!(
         warnings[0].contains(&week.name) && warnings[0].contains("after 7 days"),

@@ -136,25 +136,20 @@ pub async fn retention_warnings(
     admin: &AdminClient<DefaultClientContext>,
     topics: &[&str],
 ) -> Result<Vec<String>, BusError> {
-    let specs: Vec<ResourceSpecifier<'_>> =
-        topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
-    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .describe_configs(&specs, &options)
-        .await
-        .map_err(BusError::Admin)?;
+    let described = describe_retention(admin, topics).await?;
     let mut warnings = Vec::new();
-    for (topic, result) in topics.iter().zip(results) {
-        // A topic that does not exist yet has nothing to warn about.
-        let Ok(resource) = result else { continue };
-        let value = |name: &str| -> i64 {
-            resource
-                .get(name)
-                .and_then(|e| e.value.as_deref())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(-1)
+    for (topic, retention) in topics.iter().zip(described) {
+        let (ms, bytes) = match retention {
+            Retention::Absent => continue,
+            Retention::NotReported => {
+                warnings.push(format!(
+                    "the broker did not report the retention of topic {topic}: check that it \
+                     keeps its records (retention.ms=-1, retention.bytes=-1)"
+                ));
+                continue;
+            }
+            Retention::Limits { ms, bytes } => (ms, bytes),
         };
-        let (ms, bytes) = (value("retention.ms"), value("retention.bytes"));
         let limit = match (ms >= 0, bytes >= 0) {
             (false, false) => continue,
             (true, false) => format!("after {}", age(ms)),
@@ -169,6 +164,54 @@ pub async fn retention_warnings(
         ));
     }
     Ok(warnings)
+}
+
+/// What the broker says of a topic's retention.
+#[derive(Debug, PartialEq, Eq)]
+enum Retention {
+    /// No such topic, or one created a moment ago whose settings the broker does not have yet
+    /// (described with no settings at all): nothing to warn about.
+    Absent,
+    /// Described with settings, but no `retention.ms`: never taken for "keeps forever".
+    NotReported,
+    /// `retention.ms` and `retention.bytes` (-1: no limit; `retention.bytes` unreported: -1).
+    Limits { ms: i64, bytes: i64 },
+}
+
+async fn describe_retention(
+    admin: &AdminClient<DefaultClientContext>,
+    topics: &[&str],
+) -> Result<Vec<Retention>, BusError> {
+    let specs: Vec<ResourceSpecifier<'_>> =
+        topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .describe_configs(&specs, &options)
+        .await
+        .map_err(BusError::Admin)?;
+    Ok(results
+        .into_iter()
+        .map(|result| result.map_or(Retention::Absent, |r| retention_of(&r)))
+        .collect())
+}
+
+fn retention_of(resource: &rdkafka::admin::ConfigResource) -> Retention {
+    if resource.entries.is_empty() {
+        return Retention::Absent;
+    }
+    let value = |name: &str| -> Option<i64> {
+        resource
+            .get(name)
+            .and_then(|e| e.value.as_deref())
+            .and_then(|v| v.parse().ok())
+    };
+    match value("retention.ms") {
+        None => Retention::NotReported,
+        Some(ms) => Retention::Limits {
+            ms,
+            bytes: value("retention.bytes").unwrap_or(-1),
+        },
+    }
 }
 
 /// Logs [`retention_warnings`] for `topics`. Not being allowed to read the settings
@@ -233,4 +276,54 @@ pub async fn ensure_topics(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use rdkafka::admin::{ConfigEntry, ConfigResource, ConfigSource, OwnedResourceSpecifier};
+
+    use super::{Retention, retention_of};
+
+    fn described(settings: &[(&str, &str)]) -> ConfigResource {
+        ConfigResource {
+            specifier: OwnedResourceSpecifier::Topic("t".into()),
+            entries: settings
+                .iter()
+                .map(|(name, value)| ConfigEntry {
+                    name: (*name).to_owned(),
+                    value: Some((*value).to_owned()),
+                    source: ConfigSource::DynamicTopic,
+                    is_read_only: false,
+                    is_default: false,
+                    is_sensitive: false,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_setting_missing_is_never_taken_for_keeping_forever() {
+        assert_eq!(retention_of(&described(&[])), Retention::Absent);
+        assert_eq!(
+            retention_of(&described(&[("cleanup.policy", "delete")])),
+            Retention::NotReported
+        );
+        assert_eq!(
+            retention_of(&described(&[("retention.ms", "604800000")])),
+            Retention::Limits {
+                ms: 604_800_000,
+                bytes: -1
+            }
+        );
+        assert_eq!(
+            retention_of(&described(&[
+                ("retention.ms", "-1"),
+                ("retention.bytes", "1048576")
+            ])),
+            Retention::Limits {
+                ms: -1,
+                bytes: 1_048_576
+            }
+        );
+    }
 }
