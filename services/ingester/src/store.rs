@@ -1,6 +1,6 @@
 //! Durable ingester state in PostgreSQL (migration `20261122000100_ingester_cursors.sql`),
 //! or in SQLite for the embedded mode (the same tables, `migrations/sqlite/`; the statements
-//! in [`sqlite`]).
+//! in `store/sqlite.rs`).
 
 mod sqlite;
 

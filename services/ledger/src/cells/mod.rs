@@ -1,7 +1,7 @@
 //! The balance-cells builder: adds the postings the writer queued (`ledger_cells_pending`,
 //! migration `20261123000100`) to their balance cells, beside the writer instead of inside its
 //! transaction. Every ledger instance runs one; the database lets one build at a time (the
-//! others' calls return 0). It computes each build's cells itself ([`derive`]); PostgreSQL
+//! others' calls return 0). It computes each build's cells itself ([`derive`](mod@derive)); PostgreSQL
 //! upserts them. As-of balances are exact whether or not it has caught up
 //! ([`crate::balances`] adds what is still queued); it only keeps the queue short, so that a
 //! query's pass over the queue stays cheap.
@@ -38,7 +38,7 @@ const MAX_WAIT: Duration = Duration::from_millis(250);
 /// took (0: the queue is empty or another builder is at work).
 ///
 /// The same as the SQL function `ledger_cells_build` (migration `20261123000100`), with the
-/// cells computed here ([`derive`]) and only upserted by PostgreSQL.
+/// cells computed here ([`derive`](mod@derive)) and only upserted by PostgreSQL.
 pub async fn build_once<'a, A>(conn: A, max_rows: i32) -> Result<i32, Error>
 where
     A: sqlx::Acquire<'a, Database = sqlx::Postgres>,
@@ -311,8 +311,8 @@ pub async fn build_all_under(pool: &PgPool, lock: i64) -> Result<i64, Error> {
     }
 }
 
-/// Builds until `shutdown`, when the queue holds [`BUILD_AT`] statements or its oldest has
-/// waited [`MAX_WAIT`]. A failed build (the database restarting, say) rolled back as a whole,
+/// Builds until `shutdown`, when the queue holds `BUILD_AT` statements or its oldest has
+/// waited `MAX_WAIT`. A failed build (the database restarting, say) rolled back as a whole,
 /// so nothing is lost: the builder logs it and tries again.
 pub async fn run(pool: PgPool, shutdown: CancellationToken) -> Result<(), Error> {
     let mut waiting_since: Option<std::time::Instant> = None;

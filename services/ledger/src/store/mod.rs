@@ -37,7 +37,7 @@ pub struct Rows {
     pub f_ledger: Vec<String>,
     pub f_fact_id: Vec<String>,
     pub f_digest: Vec<Vec<u8>>,
-    /// The raw fact in `f_encoding` (the store's [`Store::raw_encoding`], or `identity`).
+    /// The raw fact in `f_encoding` (the store's [`Store::raw_encoder`], or `identity`).
     pub f_raw: Vec<Vec<u8>>,
     pub f_encoding: Vec<RawEncoding>,
     // entries
