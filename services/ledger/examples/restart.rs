@@ -19,6 +19,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anyhow::Context as _;
 use ledgerline_ledger::store::Store as _;
 
+/// The unit the figures are printed in (as "MB", the way earlier runs printed them).
+const MIB: f64 = 1_048_576.0;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let url = std::env::args()
@@ -30,24 +33,25 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("connecting to the ledger database")?;
     let store = ledgerline_ledger::store::PgStore::new(pool);
-    let before = resident_kib("VmRSS:");
+    let memory = |field| ledgerline_ledger::metrics::process_memory_bytes(field).unwrap_or(0);
+    let before = memory("VmRSS");
     let t = Instant::now();
     let mut engine = ledgerline_ledger::Engine::new();
     let mut tx = store.begin_write().await?;
     let replayed = engine.catch_up(&mut tx).await?;
     drop(tx);
     let took = t.elapsed();
-    let after = resident_kib("VmRSS:");
-    let grown = after.saturating_sub(before) * 1024;
+    let after = memory("VmRSS");
+    let grown = after.saturating_sub(before);
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
         "restart: {replayed} facts ({} entries kept whole in the core journal) in {took:.2?}; resident \
          {:.1} MB → {:.1} MB (peak {:.1} MB), {:.0} bytes a fact",
         engine.ledger().entries().len(),
-        before as f64 / 1024.0,
-        after as f64 / 1024.0,
-        resident_kib("VmHWM:") as f64 / 1024.0,
+        before as f64 / MIB,
+        after as f64 / MIB,
+        memory("VmHWM") as f64 / MIB,
         grown as f64 / replayed.max(1) as f64,
     )?;
     // A rough count of what the entries the core keeps whole take (allocations rounded up to
@@ -83,17 +87,4 @@ async fn main() -> anyhow::Result<()> {
         entries_bytes as f64 / engine.ledger().entries().len().max(1) as f64
     )?;
     Ok(())
-}
-
-/// A `/proc/self/status` memory figure in KiB (0 where `/proc` is not there).
-fn resident_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(field))
-                .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }

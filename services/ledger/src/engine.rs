@@ -254,12 +254,6 @@ impl Engine {
         &self.ledger
     }
 
-    /// True if the in-memory state may be ahead of the database (a batch failed midway):
-    /// [`Engine::roll_back`], or throw the engine away and build a new one.
-    pub fn is_dirty(&self) -> bool {
-        self.dirty
-    }
-
     /// Brings the in-memory state back to what it was before the batch that did not commit,
     /// so the next attempt's catch-up reads whatever the database did commit (a `COMMIT` whose
     /// answer was lost may have landed): the cost of a failed batch is the batch, not the

@@ -214,7 +214,7 @@ impl Scraper {
         }
         // This instance's own: the core state is resident and grows with the facts (README,
         // "Known limits"), so memory is what to watch for capacity.
-        if let Some(resident) = resident_bytes() {
+        if let Some(resident) = process_memory_bytes("VmRSS") {
             gauge(
                 &mut out,
                 "process_resident_memory_bytes",
@@ -319,12 +319,13 @@ fn partitions(
     Ok(out)
 }
 
-/// `VmRSS` of `/proc/self/status` in bytes; `None` where there is no `/proc`.
-fn resident_bytes() -> Option<i64> {
+/// A memory figure of this process in bytes: `field` of `/proc/self/status` (`VmRSS`
+/// resident now, `VmHWM` its peak); `None` where there is no `/proc`.
+pub fn process_memory_bytes(field: &str) -> Option<i64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib: i64 = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?
         .trim()
         .strip_suffix("kB")?
         .trim()
