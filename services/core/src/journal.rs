@@ -185,6 +185,23 @@ enum Kept {
 /// availability observation that loses reverses its reclass, one that wins again reposts it).
 const REVERSIBLE_RULES: [&str; 2] = ["payout.paid", RULE_AVAILABLE];
 
+/// Counts of what a [`Ledger`] holds ([`Ledger::footprint`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Footprint {
+    /// Entries kept whole ([`Ledger::entries`]).
+    pub entries_whole: usize,
+    /// Entries known by id (whole or by digest), and the index's capacity.
+    pub entry_index: usize,
+    pub entry_index_capacity: usize,
+    /// Keys of each join map, by the map's name.
+    pub join_keys: [(&'static str, usize); 8],
+    /// Claims waiting for or settled against cash, and availability observations.
+    pub claims: usize,
+    pub observations: usize,
+    /// Non-empty (ledger, currency, account) balances.
+    pub balances: usize,
+}
+
 /// The journal of one or more ledgers.
 #[derive(Debug)]
 pub struct Ledger {
@@ -738,6 +755,30 @@ impl Ledger {
                     balance: Money::from_minor(c, m),
                 })
                 .collect(),
+        }
+    }
+
+    /// What the journal holds, counted by structure: for capacity planning and for the
+    /// restart example's breakdown of the resident memory.
+    pub fn footprint(&self) -> Footprint {
+        let joins = &self.joins;
+        Footprint {
+            entries_whole: self.entries.len(),
+            entry_index: self.by_id.len(),
+            entry_index_capacity: self.by_id.capacity(),
+            join_keys: [
+                ("invoice_customer", joins.invoice_customer.len()),
+                ("awaiting", joins.awaiting.len()),
+                ("cash", joins.cash.len()),
+                ("claims", joins.claims.len()),
+                ("alias", joins.alias.len()),
+                ("aliased_by", joins.aliased_by.len()),
+                ("availability", joins.availability.len()),
+                ("payouts", joins.payouts.len()),
+            ],
+            claims: joins.claims.values().map(Vec::len).sum(),
+            observations: joins.availability.values().map(|a| a.seen.len()).sum(),
+            balances: self.balances.values().map(HashMap::len).sum(),
         }
     }
 

@@ -177,7 +177,7 @@ pub mod rules;
 
 pub use account::{Account, AccountClass, FeeType};
 pub use entry::{EntryError, EntryId, JournalEntry, Line, Timestamp};
-pub use journal::{Conflict, Ledger, Outcome, TrialBalance, TrialBalanceRow};
+pub use journal::{Conflict, Footprint, Ledger, Outcome, TrialBalance, TrialBalanceRow};
 pub use money::{Currency, Money, MoneyError};
 pub use parse::ParseError;
 pub use rules::{PostError, Posting, Skip, SkipKind, post, post_raw};

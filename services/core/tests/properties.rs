@@ -233,6 +233,12 @@ proptest! {
         prop_assert_eq!(subject.conflicts(), reference.conflicts());
         prop_assert_eq!(subject.awaiting().count(), reference.awaiting().count());
         prop_assert_eq!(subject.trial_balance(PLATFORM), reference.trial_balance(PLATFORM));
+        // No join key left behind or lost by the rollback (the counts a lean and a full journal
+        // share: which entries they keep whole differs by design).
+        let (s, r) = (subject.footprint(), reference.footprint());
+        prop_assert_eq!(s.entry_index, r.entry_index);
+        prop_assert_eq!(s.join_keys, r.join_keys);
+        prop_assert_eq!((s.claims, s.observations, s.balances), (r.claims, r.observations, r.balances));
     }
 
     #[test]

@@ -86,5 +86,24 @@ async fn main() -> anyhow::Result<()> {
         entries_bytes as f64 / 1e6,
         entries_bytes as f64 / engine.ledger().entries().len().max(1) as f64
     )?;
+    let f = engine.ledger().footprint();
+    let joins: Vec<String> = f
+        .join_keys
+        .iter()
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    writeln!(
+        out,
+        "the core state: {} fact digests (capacity {}); {} entry ids (capacity {}); join keys: {}, \
+         {} claims, {} availability observations; {} balances",
+        engine.facts_known(),
+        engine.facts_known_capacity(),
+        f.entry_index,
+        f.entry_index_capacity,
+        joins.join(", "),
+        f.claims,
+        f.observations,
+        f.balances,
+    )?;
     Ok(())
 }

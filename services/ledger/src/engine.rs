@@ -254,6 +254,17 @@ impl Engine {
         &self.ledger
     }
 
+    /// Distinct facts this engine knows (by digest), and the room its digest set has for them
+    /// before it grows: the restart example's memory breakdown.
+    pub fn facts_known(&self) -> usize {
+        self.fact_digests.len()
+    }
+
+    /// See [`Engine::facts_known`].
+    pub fn facts_known_capacity(&self) -> usize {
+        self.fact_digests.capacity()
+    }
+
     /// Brings the in-memory state back to what it was before the batch that did not commit,
     /// so the next attempt's catch-up reads whatever the database did commit (a `COMMIT` whose
     /// answer was lost may have landed): the cost of a failed batch is the batch, not the
