@@ -169,6 +169,7 @@
 //! [`PostError`]s. Nothing panics.
 
 pub mod account;
+pub mod digest_key;
 pub mod entry;
 pub mod journal;
 pub mod money;

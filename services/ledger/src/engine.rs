@@ -28,6 +28,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use ledgerline_core::digest_key::{Digest128, DigestSet};
 use ledgerline_core::{EntryId, JournalEntry, Ledger, PostError, Posting, post_raw};
 use prost::Message as _;
 use sha2::{Digest, Sha256};
@@ -81,7 +82,8 @@ pub struct BatchReport {
 /// The ledger's fold state: the core journal plus what it mirrors of the database.
 pub struct Engine {
     ledger: Ledger,
-    fact_digests: HashSet<[u8; 32]>,
+    /// The first 16 bytes of every stored fact's digest: a fact's bytes seen again are a no-op.
+    fact_digests: DigestSet,
     last_fact_seq: i64,
     last_recorded_seq: i64,
     /// Set while the in-memory state may be ahead of the database.
@@ -229,7 +231,7 @@ impl Engine {
     pub fn new() -> Self {
         Self {
             ledger: Ledger::lean(),
-            fact_digests: HashSet::new(),
+            fact_digests: DigestSet::default(),
             last_fact_seq: 0,
             last_recorded_seq: 0,
             dirty: false,
@@ -279,7 +281,7 @@ impl Engine {
         }
         let before = std::mem::take(&mut self.before_batch);
         for digest in &before.new_digests {
-            self.fact_digests.remove(digest);
+            self.fact_digests.remove(&Digest128::prefix_of(digest));
         }
         self.last_fact_seq = before.last_fact_seq;
         self.last_recorded_seq = before.last_recorded_seq;
@@ -331,7 +333,7 @@ impl Engine {
                     }
                 }
                 if let Ok(d) = <[u8; 32]>::try_from(digest.as_slice()) {
-                    self.fact_digests.insert(d);
+                    self.fact_digests.insert(Digest128::prefix_of(&d));
                 }
                 self.last_fact_seq = seq;
                 replayed += 1;
@@ -399,7 +401,10 @@ impl Engine {
                     continue;
                 }
             };
-            if self.fact_digests.contains(&fact.digest) {
+            if self
+                .fact_digests
+                .contains(&Digest128::prefix_of(&fact.digest))
+            {
                 continue; // the same bytes again: a no-op by construction
             }
             let posting = match fact
@@ -419,7 +424,7 @@ impl Engine {
             let fact_id = posting.fact_id.to_string();
             self.last_fact_seq += 1;
             let fact_seq = self.last_fact_seq;
-            self.fact_digests.insert(fact.digest);
+            self.fact_digests.insert(Digest128::prefix_of(&fact.digest));
             self.before_batch.new_digests.push(fact.digest);
             facts.f_seq.push(fact_seq);
             facts.f_topic.push(rec.topic.clone());

@@ -4,15 +4,14 @@
 //! to what the database held when that transaction fails, instead of folding every stored
 //! fact again.
 
-use std::collections::HashMap;
-
 use super::{Availability, AwaitingCustomer, Cash, Claim, Joins, Ledger, PayoutState};
 use crate::account::Account;
+use crate::digest_key::{Digest128, DigestMap};
 use crate::entry::EntryId;
 use crate::money::Currency;
 
 /// The value a key of a join map had before a change (`None`: absent).
-type Before<V> = Vec<(String, Option<V>)>;
+type Before<V> = Vec<(Digest128, Option<V>)>;
 
 /// What an open batch changed.
 #[derive(Debug, Default)]
@@ -27,7 +26,7 @@ pub(super) struct Undo {
     pub(super) cash: Before<Cash>,
     pub(super) claims: Before<Vec<Claim>>,
     pub(super) alias: Before<Box<str>>,
-    pub(super) aliased_by: Before<Vec<Box<str>>>,
+    pub(super) aliased_by: Before<Vec<Digest128>>,
     pub(super) availability: Before<Availability>,
     pub(super) payouts: Before<PayoutState>,
 }
@@ -36,15 +35,14 @@ pub(super) struct Undo {
 macro_rules! before_join_change {
     ($ledger:ident, $map:ident, $key:expr) => {
         if let Some(undo) = $ledger.undo.as_mut() {
-            let key: &str = $key;
-            undo.$map
-                .push((key.to_owned(), $ledger.joins.$map.get(key).cloned()));
+            let key: $crate::digest_key::Digest128 = $key;
+            undo.$map.push((key, $ledger.joins.$map.get(&key).cloned()));
         }
     };
 }
 pub(super) use before_join_change;
 
-fn restore<V>(map: &mut HashMap<String, V>, before: Before<V>) {
+fn restore<V>(map: &mut DigestMap<V>, before: Before<V>) {
     for (key, value) in before.into_iter().rev() {
         match value {
             Some(v) => map.insert(key, v),
