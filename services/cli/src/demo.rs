@@ -43,6 +43,11 @@ pub struct DemoArgs {
     /// Give up (exit 2) if the books are not complete after this many seconds.
     #[arg(long, default_value_t = 120)]
     pub timeout_secs: u64,
+    /// After the comparison, keep serving the books over the LedgerQuery gRPC API here until
+    /// Ctrl-C or SIGTERM (token: LEDGERLINE_TOKEN, as auditor), for the query subcommands,
+    /// grpcurl or any gRPC client; port 0 picks one (printed).
+    #[arg(long)]
+    pub grpc_addr: Option<std::net::SocketAddr>,
     /// Self-test: hide one balance transaction from the simulator's API, so the books must
     /// disagree with the ground truth.
     #[arg(long, hide = true)]
@@ -55,6 +60,7 @@ pub struct DemoArgs {
 impl DemoArgs {
     pub async fn run(&self, out: &mut dyn std::io::Write) -> Result<Outcome, Error> {
         let started = Instant::now();
+        let grpc = embedded::auditor_grpc(self.grpc_addr)?;
         let mut config = WorldConfig::with_facts(self.seed, self.facts);
         // Stripe lists 30 days of events: the whole history stays inside that window.
         config.days = Some(config.period_days().min(25));
@@ -151,7 +157,7 @@ impl DemoArgs {
             webhook_secrets: secrets,
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
             poll_interval: Duration::from_millis(300),
-            grpc: None,
+            grpc,
         })
         .await?;
         writeln!(
@@ -166,8 +172,15 @@ impl DemoArgs {
             .follow(&pipeline, &handle, expected, start, end, started, out)
             .await;
         let store = pipeline.store.clone();
-        pipeline.stop().await?;
-        sim.shutdown().await;
+        // Books that are complete stay served (`--grpc-addr`) once compared; otherwise stop now.
+        let serving = match pipeline.grpc_addr() {
+            Some(addr) if matches!(result, Ok(true)) => Some((addr, pipeline, sim)),
+            _ => {
+                pipeline.stop().await?;
+                sim.shutdown().await;
+                None
+            }
+        };
         let complete = result?;
 
         let rows = embedded::balances(&store, None).await?;
@@ -227,6 +240,19 @@ impl DemoArgs {
             },
             started.elapsed().as_secs_f32()
         )?;
+        if let Some((addr, pipeline, sim)) = serving {
+            writeln!(
+                out,
+                "\nserving these books: LedgerQuery gRPC on {addr} (bearer token: the one in {}), e.g. \
+                 `ledgerline trial-balance --addr {addr} --ledger {platform}`; Ctrl-C stops",
+                crate::remote::TOKEN_ENV
+            )?;
+            out.flush()?;
+            stop_signal().await?;
+            pipeline.stop().await?;
+            sim.shutdown().await;
+            writeln!(out, "stopped serving")?;
+        }
         Ok(if verdict {
             Outcome::Ok
         } else {
@@ -324,6 +350,16 @@ impl DemoArgs {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM.
+async fn stop_signal() -> Result<(), Error> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
 }
 
 fn free_port() -> Result<u16, Error> {

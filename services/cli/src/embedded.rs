@@ -53,6 +53,33 @@ fn failed(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Usage(format!("{what}: {e}"))
 }
 
+/// The gRPC serving of a `--grpc-addr`: the `LedgerQuery` API at `addr`, with the bearer token
+/// in `LEDGERLINE_TOKEN` as the one auditor (the token the query subcommands send). `None`
+/// when no address is given; an error naming the variable when the token is missing.
+#[allow(clippy::type_complexity)]
+pub fn auditor_grpc(
+    addr: Option<std::net::SocketAddr>,
+) -> Result<Option<(std::net::SocketAddr, Vec<(String, ledgerline_ledger::Role)>)>, Error> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let token = std::env::var(crate::remote::TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--grpc-addr needs a bearer token in {}",
+                crate::remote::TOKEN_ENV
+            ))
+        })?;
+    // Validated like the query subcommands' token.
+    let _ = crate::Token::from_env()?;
+    Ok(Some((
+        addr,
+        vec![(token, ledgerline_ledger::Role::Auditor)],
+    )))
+}
+
 impl Pipeline {
     /// Opens the data directory and starts the ledger, then the ingester.
     pub async fn start(config: PipelineConfig) -> Result<Pipeline, Error> {

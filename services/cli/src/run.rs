@@ -18,7 +18,7 @@ use ledgerline_stripe::{ApiKey, Client, ClientConfig};
 use rust_decimal::Decimal;
 
 use crate::embedded::{self, Pipeline, PipelineConfig};
-use crate::{Error, Outcome, Token};
+use crate::{Error, Outcome};
 
 /// The environment variable holding the Stripe key.
 pub const KEY_ENV: &str = "STRIPE_API_KEY";
@@ -72,23 +72,7 @@ impl RunArgs {
             Some(a) => a.clone(),
             None => own_account(&client).await?,
         };
-        let grpc = match self.grpc_addr {
-            None => None,
-            Some(addr) => {
-                let token = std::env::var(crate::remote::TOKEN_ENV)
-                    .ok()
-                    .filter(|t| !t.is_empty())
-                    .ok_or_else(|| {
-                        Error::Usage(format!(
-                            "--grpc-addr needs a bearer token in {}",
-                            crate::remote::TOKEN_ENV
-                        ))
-                    })?;
-                // Validated like the query subcommands' token.
-                let _ = Token::from_env()?;
-                Some((addr, vec![(token, ledgerline_ledger::Role::Auditor)]))
-            }
-        };
+        let grpc = embedded::auditor_grpc(self.grpc_addr)?;
         let pipeline = Pipeline::start(PipelineConfig {
             data_dir: self.data_dir.clone(),
             client: client_config,
