@@ -72,7 +72,7 @@ async fn two_instances_fold_a_world_exactly_once_into_verifiable_books() {
     let mut tx = ledgerline_ledger::Store::begin_write(&reader)
         .await
         .unwrap();
-    let stored_facts = ledgerline_ledger::store::WriteTx::facts_since(&mut tx, 0, i64::MAX)
+    let stored_facts = ledgerline_ledger::store::ReadFacts::facts_since(&mut tx, 0, i64::MAX)
         .await
         .unwrap();
     drop(tx);

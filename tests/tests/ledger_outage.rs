@@ -92,8 +92,12 @@ async fn the_ledger_waits_out_a_database_outage_and_ends_with_the_same_books() {
     let mut config = config(&relayed, &topics, &group);
     config.batch.max_records = 200; // many batches: the cut lands mid-fold
     config.tokens = vec![("aud".into(), Role::Auditor)];
+    config.metrics_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     let (running, stop) = start(config).await;
+    let readyz = format!("http://{}/readyz", running.metrics_addr.unwrap());
     wait_for_random_point(&pool, &group, 0, records, 7).await;
+    let (ready, said) = probe(readyz.clone()).await;
+    assert!(ready && said.starts_with("200 ready"), "{said}");
     relay.cut().await;
     // A COMMIT already on its way when the relay was cut may still land: count after it.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -119,6 +123,15 @@ async fn the_ledger_waits_out_a_database_outage_and_ends_with_the_same_books() {
         !running.task.is_finished(),
         "the ledger stopped during the outage"
     );
+    // Not ready while its database is out of reach, and says so; alive all along.
+    let (ready, said) = probe(readyz.clone()).await;
+    assert!(
+        !ready && said.starts_with("503 not ready: the database"),
+        "{said}"
+    );
+    let healthz = readyz.replace("/readyz", "/healthz");
+    let (alive, said) = probe(healthz).await;
+    assert!(alive && said.starts_with("200 ok"), "{said}");
     assert_eq!(
         folded(&pool, &group).await,
         before,
@@ -127,6 +140,8 @@ async fn the_ledger_waits_out_a_database_outage_and_ends_with_the_same_books() {
 
     relay.restore();
     wait_for_offsets(&pool, &group, records, Duration::from_secs(180)).await;
+    let (ready, said) = probe(readyz).await;
+    assert!(ready, "{said}");
     stop.cancel();
     running.task.await.unwrap().unwrap();
     assert_eq!(stored_digests(&pool).await, model_digests(&model(&facts)));

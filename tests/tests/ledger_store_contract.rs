@@ -16,9 +16,10 @@ use ledgerline_ledger::consumer::fold_and_commit;
 use ledgerline_ledger::engine::{Engine, InRecord, TopicKind};
 use ledgerline_ledger::grpc::Query;
 use ledgerline_ledger::raw::{Dictionary, RawEncoding, frame_dictionary};
-use ledgerline_ledger::store::{PgStore, SqliteStore, Store, WriteTx as _};
+use ledgerline_ledger::store::{PgStore, ReadFacts as _, SqliteStore, Store};
 use ledgerline_proto::ledger::v1 as pb;
 use ledgerline_proto::ledger::v1::ledger_query_server::LedgerQuery as _;
+use std::time::Duration;
 use tonic::Request;
 
 fn records(facts: &[WireFact]) -> Vec<InRecord> {
@@ -89,6 +90,31 @@ async fn contract<S: Store>(store: S, tamper: impl AsyncFnOnce(uuid::Uuid)) {
     }
     assert!(replayed[0] > 97 * 2, "several pages: {replayed:?}");
     assert_eq!(replayed[0], replayed[1]);
+    // At start a ledger rebuilds from a snapshot, without the writer lock: the same state,
+    // and a writer holding the lock meanwhile neither blocks it nor shows it what it has not
+    // committed.
+    let mut held = store.begin_write().await.unwrap();
+    // Another world's facts, at offsets past the folded ones.
+    let mut more = records(&world_facts(12, 40).1);
+    for r in &mut more {
+        r.offset += 1_000_000;
+    }
+    let mut writer = Engine::new();
+    writer.catch_up(&mut held).await.unwrap();
+    let mut prepared = ledgerline_ledger::engine::prepare(more, &store.raw_encoder());
+    let (written, _) = writer
+        .fold_batch(&mut held, "g", &mut prepared)
+        .await
+        .unwrap();
+    assert!(written.entries > 0, "{written:?}");
+    let mut warmed = Engine::new();
+    let warmed_up = tokio::time::timeout(Duration::from_secs(30), warmed.warm_up(&store))
+        .await
+        .expect("the snapshot waited for the writer lock")
+        .unwrap();
+    drop(held);
+    assert_eq!(warmed_up, replayed[0], "only committed facts");
+    assert_eq!(core_state(warmed.ledger()), core_state(&model));
 
     let q = Query::new(store.clone());
     let tb = q

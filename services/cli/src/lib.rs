@@ -6,6 +6,7 @@
 //!   token from `LEDGERLINE_TOKEN`, gRPC statuses mapped to messages that say what to do);
 //! - [`query`]: `balances`, `trial-balance`, `entries`, `entry`, `statement`, `verify`;
 //! - [`export`]: `export`, entries as CSV (one row per line, exact decimal amounts);
+//! - [`health`]: `health URL`, the probe of compose's health checks (HTTP or gRPC health);
 //! - [`demo`]: `demo`, stripe-sim + ingester + embedded log + SQLite ledger in one process,
 //!   checked against the simulator's ground truth; [`run`]: `run`, the same against a real
 //!   Stripe key, checked against Stripe's `/v1/balance`; [`embedded`]: that pipeline.
@@ -17,6 +18,7 @@
 pub mod demo;
 pub mod embedded;
 pub mod export;
+pub mod health;
 pub mod query;
 pub mod remote;
 pub mod run;

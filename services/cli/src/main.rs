@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ledgerline_cli::demo::DemoArgs;
 use ledgerline_cli::export::ExportArgs;
+use ledgerline_cli::health::HealthArgs;
 use ledgerline_cli::query::{
     BalancesArgs, EntriesArgs, EntryArgs, StatementArgs, TrialBalanceArgs, VerifyArgs,
 };
@@ -50,6 +51,9 @@ enum Command {
     /// or live mode from the key); compares the books with Stripe's /v1/balance (exit 2 if
     /// they differ).
     Run(RunArgs),
+    /// Probe a service: http://host:port/path (2xx) or grpc://host:port (gRPC health SERVING);
+    /// exit 0 ready, 2 answering but not ready, 1 no answer. Compose's health checks run it.
+    Health(HealthArgs),
 }
 
 async fn run(command: Command, out: &mut dyn std::io::Write) -> Result<Outcome, Error> {
@@ -63,6 +67,7 @@ async fn run(command: Command, out: &mut dyn std::io::Write) -> Result<Outcome, 
         Command::Export(a) => a.run(&Remote::from_args(&a.remote).await?, out).await,
         Command::Demo(a) => a.run(out).await,
         Command::Run(a) => a.run(out).await,
+        Command::Health(a) => a.run(out).await,
     }
 }
 

@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use ledgerline_ledger::raw::{
     DICTIONARY_SAMPLES, Dictionaries, Dictionary, RawEncoder, RawEncoding, decode,
 };
-use ledgerline_ledger::store::{PgStore, Store as _, WriteTx as _};
+use ledgerline_ledger::store::{PgStore, ReadFacts as _, Store as _};
 
 /// Facts compressed in each measurement (spread over the facts after the training ones).
 const MEASURED: usize = 25_000;
@@ -34,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let store = PgStore::new(sqlx::PgPool::connect(&url).await?);
     store.load_raw_dictionaries().await?;
     // Read through the store (it decodes any stored encoding); the transaction is rolled back.
-    let mut tx = store.begin_write().await?;
+    let mut tx = store.begin_snapshot().await?;
     let mut facts = Vec::new();
     for mut f in tx.facts_since(0, i64::MAX).await? {
         facts.push(f.take_raw()?);

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::engine::{BatchReport, DeadLetter, Engine, InRecord, Prepared, TopicKind, prepare};
+use crate::health::Readiness;
 use crate::raw::{DICTIONARY_SAMPLE_BYTES, DICTIONARY_SAMPLES, Dictionary, RawEncoder};
 use crate::store::{Store, WriteTx as _};
 
@@ -204,7 +205,9 @@ async fn send_dead_letters<P: LogPublisher + ?Sized>(
     Ok(())
 }
 
-/// Consumes `topics` until `shutdown`, folding bounded batches.
+/// Consumes `topics` until `shutdown`, folding bounded batches; rebuilds the core state at
+/// start and tells `readiness` when it is built.
+#[allow(clippy::too_many_arguments)] // each is a different collaborator of the fold
 pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
     store: S,
     consumer: &C,
@@ -212,6 +215,7 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
     topics: Vec<(String, TopicKind)>,
     group: String,
     limits: BatchLimits,
+    readiness: &Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     // One batch in the writer's hands at a time: the reader hands over only when the writer
@@ -230,6 +234,22 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
     );
     let writer = async {
         let mut engine = Engine::new();
+        // The core state is rebuilt at start, not when the first record arrives (after a quiet
+        // restart that record would wait for the whole replay).
+        tokio::select! {
+            warmed = engine.warm_up(&store) => match warmed {
+                Ok(facts) => {
+                    tracing::info!(facts, "core state rebuilt from the stored facts");
+                    readiness.core_state_built(u64::try_from(facts).unwrap_or(u64::MAX));
+                }
+                Err(e) => {
+                    // The first batch's catch-up rebuilds it under the writer lock instead.
+                    tracing::warn!(error = %e, "could not rebuild the core state at start; the first batch will");
+                    engine = Engine::new();
+                }
+            },
+            () = shutdown.cancelled() => {}
+        }
         // Drains what the reader queued before it stopped: a read batch is written, not lost
         // (and not needed either: its offsets are not stored, so it would be read again).
         while let Some((mut batch, _free_when_committed)) = queued.recv().await {
@@ -261,6 +281,9 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
             };
             let Some(report) = report else { break };
             outage.ended();
+            if readiness.built().is_none() {
+                readiness.core_state_built(u64::try_from(engine.facts_known()).unwrap_or(u64::MAX));
+            }
             tracing::debug!(
                 ?report,
                 total_ms = t.elapsed().as_millis(),

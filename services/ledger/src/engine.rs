@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 use crate::chain::{self, DERIVED_CHAIN, Head};
 use crate::raw::{RawEncoder, RawEncoding};
-use crate::store::{Offsets, Rows, WriteTx};
+use crate::store::{Offsets, ReadFacts, Rows, Store, WriteTx};
 
 pub use crate::store::postgres::WRITER_LOCK;
 
@@ -298,7 +298,7 @@ impl Engine {
     /// Replays the facts recorded since this engine last looked, a page at a time (memory is
     /// bounded by a page, not by the books); a page is parsed on a blocking thread while the
     /// next one is read.
-    pub async fn catch_up<T: WriteTx>(&mut self, tx: &mut T) -> Result<usize, Error> {
+    pub async fn catch_up<T: ReadFacts>(&mut self, tx: &mut T) -> Result<usize, Error> {
         let mut replayed = 0;
         let mut next = tx
             .facts_since(self.last_fact_seq, self.catch_up_page)
@@ -346,6 +346,17 @@ impl Engine {
             self.last_recorded_seq = tx.max_recorded_seq().await?;
         }
         Ok(replayed)
+    }
+
+    /// Rebuilds the core state from the facts stored so far, read from a snapshot without the
+    /// writer lock ([`Store::begin_snapshot`]): what a ledger does at start, so that its first
+    /// batch finds the state built instead of paying for the whole history, and the other
+    /// instances' writers are not held up meanwhile. The first write's [`Engine::catch_up`]
+    /// adds what was committed since. Returns the facts replayed; on an error the engine may
+    /// hold part of the history (build a new one).
+    pub async fn warm_up<S: Store>(&mut self, store: &S) -> Result<usize, Error> {
+        let mut snapshot = store.begin_snapshot().await?;
+        self.catch_up(&mut snapshot).await
     }
 
     /// Folds one prepared batch and writes it in the open write transaction `tx`, on which

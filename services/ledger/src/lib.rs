@@ -18,6 +18,7 @@ pub mod consumer;
 pub mod embedded_outbox;
 pub mod engine;
 pub mod grpc;
+pub mod health;
 pub mod metrics;
 pub mod outbox;
 pub mod raw;
@@ -192,12 +193,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     rdkafka::consumer::Consumer::subscribe(&consumer, &names).map_err(Error::Kafka)?;
 
     let mut tasks = tokio::task::JoinSet::new();
+    let readiness = std::sync::Arc::new(health::Readiness::default());
     {
-        let (store, producer, group, batch, shutdown) = (
+        let (store, producer, group, batch, readiness, shutdown) = (
             store.clone(),
             producer.clone(),
             config.group_id.clone(),
             config.batch,
+            readiness.clone(),
             shutdown.clone(),
         );
         let topics = vec![
@@ -205,7 +208,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             (bts, TopicKind::BalanceTransactions),
         ];
         tasks.spawn(async move {
-            consumer::run(store, &consumer, &producer, topics, group, batch, shutdown).await
+            consumer::run(
+                store, &consumer, &producer, topics, group, batch, &readiness, shutdown,
+            )
+            .await
         });
     }
     if config.publish {
@@ -228,6 +234,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         )?;
         tasks.spawn(metrics::serve(
             std::sync::Arc::new(scraper),
+            readiness,
             listener,
             shutdown.clone(),
         ));
@@ -324,7 +331,11 @@ pub async fn start_embedded(
             (bts, TopicKind::BalanceTransactions),
         ];
         tasks.spawn(async move {
-            consumer::run(store, &consumer, &log, topics, group, batch, shutdown).await
+            let readiness = health::Readiness::default();
+            consumer::run(
+                store, &consumer, &log, topics, group, batch, &readiness, shutdown,
+            )
+            .await
         });
     }
     let mut grpc_addr = None;

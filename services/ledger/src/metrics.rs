@@ -346,12 +346,29 @@ fn gauge(out: &mut String, name: &str, help: &str, rows: &[(String, i64)]) {
     }
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown`.
+/// Serves `GET /metrics`, `GET /healthz` (the process answers) and `GET /readyz` (200 when
+/// [`crate::health::ready`], 503 with the reason otherwise) on `listener` until `shutdown`.
 pub async fn serve(
     scraper: Arc<Scraper>,
+    readiness: Arc<crate::health::Readiness>,
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    let pool = scraper.pool.clone();
+    let probes = axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            axum::routing::get(move || {
+                let (readiness, pool) = (readiness.clone(), pool.clone());
+                async move {
+                    match crate::health::ready(&readiness, &pool).await {
+                        Ok(text) => (axum::http::StatusCode::OK, text + "\n"),
+                        Err(reason) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, reason + "\n"),
+                    }
+                }
+            }),
+        );
     let app = axum::Router::new()
         .route(
             "/metrics",
@@ -364,7 +381,8 @@ pub async fn serve(
                 },
             ),
         )
-        .with_state(scraper);
+        .with_state(scraper)
+        .merge(probes);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;

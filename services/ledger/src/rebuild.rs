@@ -477,6 +477,7 @@ async fn fold(
         ..config.batch
     };
     let records: i64 = bounds.values().sum();
+    let readiness = crate::health::Readiness::default();
     let folding = consumer::run(
         store.clone(),
         &log,
@@ -484,6 +485,7 @@ async fn fold(
         topics,
         snap.group.clone(),
         limits,
+        &readiness,
         stop.clone(),
     );
     let watching = async {

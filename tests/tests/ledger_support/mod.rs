@@ -410,3 +410,21 @@ pub async fn change_line_by_hand(conn: &mut sqlx::PgConnection, entry: uuid::Uui
         .await
         .unwrap();
 }
+
+/// `ledgerline health URL`, in process: (ready, what it printed).
+pub async fn probe(url: String) -> (bool, String) {
+    let mut out = Vec::new();
+    let outcome = ledgerline_cli::health::HealthArgs {
+        url,
+        service: String::new(),
+        timeout_secs: 5,
+    }
+    .run(&mut out)
+    .await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    match outcome {
+        Ok(ledgerline_cli::Outcome::Ok) => (true, text),
+        Ok(ledgerline_cli::Outcome::Failed) => (false, text),
+        Err(e) => (false, format!("{text}{e}")),
+    }
+}

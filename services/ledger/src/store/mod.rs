@@ -104,10 +104,9 @@ impl StoredFact {
 /// Consumed offsets: (topic, partition) → next offset to fold.
 pub type Offsets = HashMap<(String, i32), i64>;
 
-/// One open write transaction. Writers are serialised: from [`Store::begin_write`] to
-/// [`WriteTx::commit`] no other writer of the same store commits. Dropping it without
-/// committing rolls everything back.
-pub trait WriteTx: Send {
+/// What a catch-up reads ([`crate::Engine::catch_up`]): the stored facts in recording order
+/// and the last recording, both from one consistent view of the store.
+pub trait ReadFacts: Send {
     /// At most `limit` facts recorded after `after` (by `fact_seq`), in recording order.
     fn facts_since(
         &mut self,
@@ -116,6 +115,12 @@ pub trait WriteTx: Send {
     ) -> impl Future<Output = Result<Vec<StoredFact>, Error>> + Send;
     /// The largest `recorded_seq` stored (0 when empty).
     fn max_recorded_seq(&mut self) -> impl Future<Output = Result<i64, Error>> + Send;
+}
+
+/// One open write transaction. Writers are serialised: from [`Store::begin_write`] to
+/// [`WriteTx::commit`] no other writer of the same store commits. Dropping it without
+/// committing rolls everything back.
+pub trait WriteTx: ReadFacts {
     /// The transaction's time: the `recorded_at` of what it writes.
     fn now(&mut self) -> impl Future<Output = Result<DateTime<Utc>, Error>> + Send;
     /// The offsets `group` has folded so far.
@@ -219,6 +224,7 @@ pub struct StatementRow {
 /// A journal store.
 pub trait Store: Clone + Send + Sync + 'static {
     type Write: WriteTx;
+    type Snapshot: ReadFacts;
 
     /// How this store wants raw facts encoded ([`crate::raw`]). The store decides (it is about
     /// its storage: PostgreSQL's TOAST; SQLite keeps them as sent), but it does not encode: the
@@ -237,6 +243,11 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Opens a write transaction holding the store's single-writer lock.
     fn begin_write(&self) -> impl Future<Output = Result<Self::Write, Error>> + Send;
+    /// Opens a read-only view of the store as committed now, without the writer lock: writers
+    /// commit one at a time, so the facts it shows are every fact up to the last commit. A
+    /// ledger rebuilds its core state from one at start ([`crate::Engine::warm_up`]) without
+    /// holding up the other instances' writers.
+    fn begin_snapshot(&self) -> impl Future<Output = Result<Self::Snapshot, Error>> + Send;
     /// Work derived from the journal that is still to be done: for PostgreSQL the lines
     /// statements waiting for the balance-cells builder (`cells.rs`); none for SQLite.
     fn derived_backlog(&self) -> impl Future<Output = Result<u64, Error>> + Send;

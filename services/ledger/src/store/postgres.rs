@@ -13,8 +13,8 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
-    BalanceQuery, BalanceRow, EntryQuery, Offsets, Rows, StatementQuery, StatementRow, Store,
-    StoredEntry, StoredFact, WriteTx,
+    BalanceQuery, BalanceRow, EntryQuery, Offsets, ReadFacts, Rows, StatementQuery, StatementRow,
+    Store, StoredEntry, StoredFact, WriteTx,
 };
 use crate::Error;
 use crate::chain::{Canonical, CanonicalLine, Head, Verification, Verifier};
@@ -162,6 +162,14 @@ pub struct PgWrite {
     dictionaries: Arc<Dictionaries>,
 }
 
+/// A read-only `REPEATABLE READ` transaction: one view of the store as committed when it
+/// began, without the writer lock ([`Store::begin_snapshot`]).
+#[derive(Debug)]
+pub struct PgSnapshot {
+    tx: Transaction<'static, Postgres>,
+    dictionaries: Arc<Dictionaries>,
+}
+
 /// Loads into `into` the dictionaries that stored rows (`raw_encoding`, `raw`) name and it
 /// lacks (another instance may have trained one since, see [`crate::raw`]); no query when
 /// none is missing. One that is not stored stays missing: decoding its facts then fails naming
@@ -200,6 +208,7 @@ fn add_stored_dictionaries(into: &Dictionaries, rows: Vec<(i64, Vec<u8>)>, activ
 
 impl Store for PgStore {
     type Write = PgWrite;
+    type Snapshot = PgSnapshot;
 
     fn raw_encoder(&self) -> RawEncoder {
         match self.raw_encoding {
@@ -252,6 +261,17 @@ impl Store for PgStore {
             );
         }
         Ok(())
+    }
+
+    async fn begin_snapshot(&self) -> Result<PgSnapshot, Error> {
+        let tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+        Ok(PgSnapshot {
+            tx,
+            dictionaries: Arc::clone(&self.dictionaries),
+        })
     }
 
     async fn begin_write(&self) -> Result<PgWrite, Error> {
@@ -403,48 +423,74 @@ impl Store for PgStore {
     }
 }
 
-impl WriteTx for PgWrite {
-    async fn facts_since(&mut self, after: i64, limit: i64) -> Result<Vec<StoredFact>, Error> {
-        let rows = sqlx::query(
-            "SELECT fact_seq, ledger, digest, raw_encoding, raw FROM ledger_facts \
-             WHERE fact_seq > $1 ORDER BY fact_seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let facts = rows
-            .into_iter()
-            .map(|row| {
-                Ok(StoredFact {
-                    seq: row.try_get(0)?,
-                    ledger: row.try_get(1)?,
-                    digest: row.try_get(2)?,
-                    encoding: row.try_get(3)?,
-                    stored: row.try_get(4)?,
-                    dictionaries: Arc::clone(&self.dictionaries),
-                })
+/// [`ReadFacts::facts_since`] on `conn`, loading any dictionary the facts name into `dictionaries`.
+async fn facts_since(
+    conn: &mut PgConnection,
+    dictionaries: &Arc<Dictionaries>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredFact>, Error> {
+    let rows = sqlx::query(
+        "SELECT fact_seq, ledger, digest, raw_encoding, raw FROM ledger_facts \
+         WHERE fact_seq > $1 ORDER BY fact_seq LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let facts = rows
+        .into_iter()
+        .map(|row| {
+            Ok(StoredFact {
+                seq: row.try_get(0)?,
+                ledger: row.try_get(1)?,
+                digest: row.try_get(2)?,
+                encoding: row.try_get(3)?,
+                stored: row.try_get(4)?,
+                dictionaries: Arc::clone(dictionaries),
             })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        load_missing_dictionaries(
-            &mut *self.tx,
-            &self.dictionaries,
-            facts
-                .iter()
-                .map(|f| (f.encoding.as_str(), f.stored.as_slice())),
-        )
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    load_missing_dictionaries(
+        &mut *conn,
+        dictionaries,
+        facts
+            .iter()
+            .map(|f| (f.encoding.as_str(), f.stored.as_slice())),
+    )
+    .await?;
+    Ok(facts)
+}
+
+/// [`ReadFacts::max_recorded_seq`] on `conn`.
+async fn max_recorded_seq(conn: &mut PgConnection) -> Result<i64, Error> {
+    let max: Option<i64> = sqlx::query_scalar("SELECT max(recorded_seq) FROM ledger_entry_meta")
+        .fetch_one(conn)
         .await?;
-        Ok(facts)
+    Ok(max.unwrap_or(0))
+}
+
+impl ReadFacts for PgWrite {
+    async fn facts_since(&mut self, after: i64, limit: i64) -> Result<Vec<StoredFact>, Error> {
+        facts_since(&mut self.tx, &self.dictionaries, after, limit).await
     }
 
     async fn max_recorded_seq(&mut self) -> Result<i64, Error> {
-        let max: Option<i64> =
-            sqlx::query_scalar("SELECT max(recorded_seq) FROM ledger_entry_meta")
-                .fetch_one(&mut *self.tx)
-                .await?;
-        Ok(max.unwrap_or(0))
+        max_recorded_seq(&mut self.tx).await
+    }
+}
+
+impl ReadFacts for PgSnapshot {
+    async fn facts_since(&mut self, after: i64, limit: i64) -> Result<Vec<StoredFact>, Error> {
+        facts_since(&mut self.tx, &self.dictionaries, after, limit).await
     }
 
+    async fn max_recorded_seq(&mut self) -> Result<i64, Error> {
+        max_recorded_seq(&mut self.tx).await
+    }
+}
+
+impl WriteTx for PgWrite {
     async fn now(&mut self) -> Result<DateTime<Utc>, Error> {
         Ok(sqlx::query_scalar("SELECT now()")
             .fetch_one(&mut *self.tx)

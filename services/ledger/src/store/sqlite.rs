@@ -30,7 +30,7 @@ use crate::chain::{Canonical, CanonicalLine, Head, Verification, Verifier};
 use crate::raw::{Dictionary, RawEncoder, RawEncoding};
 
 mod write;
-pub use write::SqliteWrite;
+pub use write::{SqliteSnapshot, SqliteWrite};
 
 /// The migrations of `migrations/sqlite/`, run at start.
 pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -297,6 +297,7 @@ struct LineRow {
 
 impl Store for SqliteStore {
     type Write = SqliteWrite;
+    type Snapshot = SqliteSnapshot;
 
     fn raw_encoder(&self) -> RawEncoder {
         RawEncoder::plain(RawEncoding::Identity)
@@ -313,6 +314,11 @@ impl Store for SqliteStore {
             "SQLite keeps raw facts as sent; dictionary unused"
         );
         Ok(())
+    }
+
+    async fn begin_snapshot(&self) -> Result<SqliteSnapshot, Error> {
+        let tx = self.pool.begin().await?;
+        Ok(SqliteSnapshot { tx })
     }
 
     async fn begin_write(&self) -> Result<SqliteWrite, Error> {

@@ -14,7 +14,7 @@ use super::{corrupt, from_micros, load_heads, load_offsets, micros};
 use crate::Error;
 use crate::chain::Head;
 use crate::raw::{Dictionaries, RawEncoding};
-use crate::store::{Offsets, Rows, StoredFact, WriteTx};
+use crate::store::{Offsets, ReadFacts, Rows, StoredFact, WriteTx};
 
 /// A `BEGIN IMMEDIATE` transaction: SQLite's single writer.
 #[derive(Debug)]
@@ -22,39 +22,71 @@ pub struct SqliteWrite {
     pub(super) tx: Transaction<'static, Sqlite>,
 }
 
-impl WriteTx for SqliteWrite {
-    async fn facts_since(&mut self, after: i64, limit: i64) -> Result<Vec<StoredFact>, Error> {
-        let rows = sqlx::query(
-            "SELECT fact_seq, ledger, digest, raw FROM ledger_facts \
-             WHERE fact_seq > ? ORDER BY fact_seq LIMIT ?",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                Ok(StoredFact {
-                    seq: row.try_get(0)?,
-                    ledger: row.try_get(1)?,
-                    digest: row.try_get(2)?,
-                    encoding: RawEncoding::Identity.as_str().to_owned(),
-                    stored: row.try_get(3)?,
-                    dictionaries: std::sync::Arc::default(),
-                })
+/// [`ReadFacts::facts_since`] on `conn`.
+async fn facts_since(
+    conn: &mut SqliteConnection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredFact>, Error> {
+    let rows = sqlx::query(
+        "SELECT fact_seq, ledger, digest, raw FROM ledger_facts \
+         WHERE fact_seq > ? ORDER BY fact_seq LIMIT ?",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            Ok(StoredFact {
+                seq: row.try_get(0)?,
+                ledger: row.try_get(1)?,
+                digest: row.try_get(2)?,
+                encoding: RawEncoding::Identity.as_str().to_owned(),
+                stored: row.try_get(3)?,
+                dictionaries: std::sync::Arc::default(),
             })
-            .collect::<Result<_, sqlx::Error>>()?)
+        })
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// [`ReadFacts::max_recorded_seq`] on `conn`.
+async fn max_recorded_seq(conn: &mut SqliteConnection) -> Result<i64, Error> {
+    let max: Option<i64> = sqlx::query_scalar("SELECT max(recorded_seq) FROM ledger_entry_meta")
+        .fetch_one(conn)
+        .await?;
+    Ok(max.unwrap_or(0))
+}
+
+/// A deferred (read) transaction: one view of the database as committed when it first reads,
+/// without taking SQLite's write lock ([`crate::store::Store::begin_snapshot`]).
+#[derive(Debug)]
+pub struct SqliteSnapshot {
+    pub(super) tx: Transaction<'static, Sqlite>,
+}
+
+impl ReadFacts for SqliteWrite {
+    async fn facts_since(&mut self, after: i64, limit: i64) -> Result<Vec<StoredFact>, Error> {
+        facts_since(&mut self.tx, after, limit).await
     }
 
     async fn max_recorded_seq(&mut self) -> Result<i64, Error> {
-        let max: Option<i64> =
-            sqlx::query_scalar("SELECT max(recorded_seq) FROM ledger_entry_meta")
-                .fetch_one(&mut *self.tx)
-                .await?;
-        Ok(max.unwrap_or(0))
+        max_recorded_seq(&mut self.tx).await
+    }
+}
+
+impl ReadFacts for SqliteSnapshot {
+    async fn facts_since(&mut self, after: i64, limit: i64) -> Result<Vec<StoredFact>, Error> {
+        facts_since(&mut self.tx, after, limit).await
     }
 
+    async fn max_recorded_seq(&mut self) -> Result<i64, Error> {
+        max_recorded_seq(&mut self.tx).await
+    }
+}
+
+impl WriteTx for SqliteWrite {
     async fn now(&mut self) -> Result<DateTime<Utc>, Error> {
         // Microsecond precision, like PostgreSQL's timestamptz.
         Ok(from_micros(micros(Utc::now())))
