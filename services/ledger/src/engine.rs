@@ -1,4 +1,4 @@
-//! The fold of facts into a [`Store`](crate::store::Store), exactly once.
+//! The fold of facts into a [`Store`], exactly once.
 //!
 //! The join state (an invoice's customer, a charge's cash, claims waiting for it, payout and
 //! availability observations) is the in-memory [`ledgerline_core::Ledger`] itself: the
