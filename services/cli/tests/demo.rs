@@ -6,17 +6,20 @@
 
 use std::process::Command;
 
+/// A small world, unfolded fast.
+const SMALL_DEMO: [&str; 7] = [
+    "demo",
+    "--facts",
+    "1500",
+    "--unfold-secs",
+    "3",
+    "--timeout-secs",
+    "90",
+];
+
 fn demo(extra: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ledgerline"))
-        .args([
-            "demo",
-            "--facts",
-            "1500",
-            "--unfold-secs",
-            "3",
-            "--timeout-secs",
-            "90",
-        ])
+        .args(SMALL_DEMO)
         .args(extra)
         .env("RUST_LOG", "warn")
         .output()
@@ -116,17 +119,8 @@ fn the_demo_serves_its_books_over_grpc_until_stopped() {
 
     const TOKEN: &str = "demo-auditor-token";
     let mut child = Command::new(env!("CARGO_BIN_EXE_ledgerline"))
-        .args([
-            "demo",
-            "--facts",
-            "1500",
-            "--unfold-secs",
-            "3",
-            "--timeout-secs",
-            "90",
-            "--grpc-addr",
-            "127.0.0.1:0",
-        ])
+        .args(SMALL_DEMO)
+        .args(["--grpc-addr", "127.0.0.1:0"])
         .env("LEDGERLINE_TOKEN", TOKEN)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
