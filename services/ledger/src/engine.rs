@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 use crate::chain::{self, DERIVED_CHAIN, Head};
 use crate::raw::{RawEncoder, RawEncoding};
-use crate::store::{Offsets, ReadFacts, Rows, Store, WriteTx};
+use crate::store::{Offsets, ReadFacts, Rows, Store, StoredFact, WriteTx};
 
 pub use crate::store::postgres::WRITER_LOCK;
 
@@ -296,56 +296,59 @@ impl Engine {
     }
 
     /// Replays the facts recorded since this engine last looked, a page at a time (memory is
-    /// bounded by a page, not by the books); a page is parsed on a blocking thread while the
-    /// next one is read.
+    /// bounded by three pages, not by the books), in a pipeline: while page N is parsed (in
+    /// halves, on two blocking threads: decoding and posting are most of a restart's CPU),
+    /// page N−1 is applied to the journal and page N+1 is read. Pages are applied in order, so
+    /// on an error the state holds a prefix of the facts.
     pub async fn catch_up<T: ReadFacts>(&mut self, tx: &mut T) -> Result<usize, Error> {
         let mut replayed = 0;
         let mut next = tx
             .facts_since(self.last_fact_seq, self.catch_up_page)
             .await?;
+        let mut parsing: Option<ParsingPage> = None;
         loop {
             let page = std::mem::take(&mut next);
             let full = i64::try_from(page.len()).unwrap_or(i64::MAX) >= self.catch_up_page;
-            let Some(last_seq) = page.last().map(|f| f.seq) else {
-                break;
-            };
-            let parsing = tokio::task::spawn_blocking(move || {
-                page.into_iter()
-                    .map(|mut f| {
-                        // A fact that cannot be decoded stops the catch-up: the join state
-                        // would silently miss it.
-                        let raw = f.take_raw()?;
-                        Ok((f.seq, f.digest, post_raw(&f.ledger, &raw)))
-                    })
-                    .collect::<Result<Vec<_>, Error>>()
-            });
-            if full {
-                next = tx.facts_since(last_seq, self.catch_up_page).await?;
+            let last_seq = page.last().map(|f| f.seq);
+            let this = (!page.is_empty()).then(|| ParsingPage::start(page));
+            if let Some(previous) = std::mem::replace(&mut parsing, this) {
+                replayed += self.apply_stored(previous.finish().await?);
             }
-            for (seq, digest, posting) in parsing.await?? {
-                // A stored fact posted once: it posts again (the rules are pure).
-                match posting {
-                    Ok(p) => {
-                        self.ledger.apply_posting(p);
-                    }
-                    Err(e) => {
-                        tracing::warn!(fact_seq = seq, error = %e, "stored fact no longer posts");
-                    }
+            match last_seq {
+                Some(last_seq) if full => {
+                    next = tx.facts_since(last_seq, self.catch_up_page).await?;
                 }
-                if let Ok(d) = <[u8; 32]>::try_from(digest.as_slice()) {
-                    self.fact_digests.insert(Digest128::prefix_of(&d));
-                }
-                self.last_fact_seq = seq;
-                replayed += 1;
+                _ => break,
             }
-            if !full {
-                break;
-            }
+        }
+        if let Some(last) = parsing {
+            replayed += self.apply_stored(last.finish().await?);
         }
         if replayed > 0 {
             self.last_recorded_seq = tx.max_recorded_seq().await?;
         }
         Ok(replayed)
+    }
+
+    /// Folds parsed stored facts into the journal, in order; returns how many.
+    fn apply_stored(&mut self, parsed: Vec<ParsedFact>) -> usize {
+        let n = parsed.len();
+        for (seq, digest, posting) in parsed {
+            // A stored fact posted once: it posts again (the rules are pure).
+            match posting {
+                Ok(p) => {
+                    self.ledger.apply_posting(p);
+                }
+                Err(e) => {
+                    tracing::warn!(fact_seq = seq, error = %e, "stored fact no longer posts");
+                }
+            }
+            if let Ok(d) = <[u8; 32]>::try_from(digest.as_slice()) {
+                self.fact_digests.insert(Digest128::prefix_of(&d));
+            }
+            self.last_fact_seq = seq;
+        }
+        n
     }
 
     /// Rebuilds the core state from the facts stored so far, read from a snapshot without the
@@ -509,6 +512,38 @@ impl Engine {
         self.ledger.commit_batch();
         self.before_batch = BeforeBatch::default();
         self.dirty = false;
+    }
+}
+
+/// A stored fact parsed again: its `fact_seq`, digest and posting.
+type ParsedFact = (i64, Vec<u8>, Result<Posting, PostError>);
+
+/// A catch-up page being parsed, in two halves on two blocking threads.
+struct ParsingPage([tokio::task::JoinHandle<Result<Vec<ParsedFact>, Error>>; 2]);
+
+impl ParsingPage {
+    fn start(mut page: Vec<StoredFact>) -> Self {
+        let second = page.split_off(page.len() / 2);
+        Self([page, second].map(|half| {
+            tokio::task::spawn_blocking(move || {
+                half.into_iter()
+                    .map(|mut f| {
+                        // A fact that cannot be decoded stops the catch-up: the join state
+                        // would silently miss it.
+                        let raw = f.take_raw()?;
+                        Ok((f.seq, f.digest, post_raw(&f.ledger, &raw)))
+                    })
+                    .collect()
+            })
+        }))
+    }
+
+    /// The page's facts, in order.
+    async fn finish(self) -> Result<Vec<ParsedFact>, Error> {
+        let [first, second] = self.0;
+        let mut parsed = first.await??;
+        parsed.extend(second.await??);
+        Ok(parsed)
     }
 }
 
