@@ -83,3 +83,26 @@ def test_the_ledger_listens_beyond_the_container_loopback():
         assert host == "0.0.0.0", f"{var} = {env[var]}"
         assert any(p.endswith(f":{port}") for p in ports), f"{var}'s port {port} is not published"
     assert "LEDGERLINE_TOKENS" in env, "without tokens every gRPC call is UNAUTHENTICATED"
+
+
+def test_every_default_service_runs_a_binary_the_workspace_builds():
+    # A service whose binary does not exist would restart forever: such a service waits
+    # behind a profile until it is built.
+    import tomllib
+
+    binaries = {"ledgerline"}
+    for manifest in ROOT.glob("services/*/Cargo.toml"):
+        package = tomllib.loads(manifest.read_text())
+        for b in package.get("bin", []):
+            binaries.add(b["name"])
+        if (manifest.parent / "src" / "main.rs").exists():
+            binaries.add(package["package"]["name"])
+        binaries.update(p.stem for p in (manifest.parent / "src" / "bin").glob("*.rs"))
+    for name, service in load()["services"].items():
+        command = service.get("command")
+        if not command or service.get("profiles"):
+            continue
+        assert command[0] in binaries, f"{name} runs {command[0]}, which no crate builds"
+        check = (service.get("healthcheck") or {}).get("test", [])
+        if len(check) > 1 and check[0] == "CMD":
+            assert check[1] in binaries, f"{name}'s health check runs {check[1]}, which no crate builds"
