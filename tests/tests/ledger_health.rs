@@ -66,6 +66,14 @@ async fn a_restarted_ledger_is_ready_once_its_state_is_rebuilt_before_any_new_re
         said.contains(&format!("rebuilt from {stored} stored facts")),
         "{said}"
     );
+    let page = scrape(running.metrics_addr.unwrap()).await;
+    let one = |name: &str| samples(&page, name).get("").copied();
+    assert_eq!(one("ledgerline_ledger_core_state_built"), Some(1), "{page}");
+    assert_eq!(
+        one("ledgerline_ledger_core_state_facts_at_start"),
+        Some(stored),
+        "{page}"
+    );
     // Nothing was written to get there.
     assert_eq!(folded(&pool, &group).await, records);
     stop.cancel();

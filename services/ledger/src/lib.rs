@@ -233,8 +233,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             &config.topics,
         )?;
         tasks.spawn(metrics::serve(
-            std::sync::Arc::new(scraper),
-            readiness,
+            std::sync::Arc::new(scraper.with_readiness(readiness)),
             listener,
             shutdown.clone(),
         ));

@@ -31,6 +31,8 @@ pub struct Scraper {
     group: String,
     /// The topics the ledger consumes.
     topics: Vec<String>,
+    /// What this instance's consumer reports of its start (`/readyz` and the core-state gauge).
+    readiness: Arc<crate::health::Readiness>,
 }
 
 impl std::fmt::Debug for Scraper {
@@ -80,6 +82,7 @@ impl Scraper {
             broker: Arc::new(broker),
             group: group.to_owned(),
             topics: vec![topics.stripe_events(), topics.stripe_balance_transactions()],
+            readiness: Arc::default(),
         })
     }
 
@@ -142,6 +145,12 @@ impl Scraper {
     }
 
     /// The whole page. Never fails: see the module docs.
+    /// Reports `readiness` (the consumer's) on `/metrics` and `/readyz`.
+    pub fn with_readiness(mut self, readiness: Arc<crate::health::Readiness>) -> Self {
+        self.readiness = readiness;
+        self
+    }
+
     pub async fn render(&self) -> String {
         let mut out = String::new();
         let mut errors: Vec<&str> = Vec::new();
@@ -222,6 +231,23 @@ impl Scraper {
                 &[(String::new(), resident)],
             );
         }
+        // This instance's core state: rebuilt at start before it folds (the time to ready).
+        let built = self.readiness.built();
+        gauge(
+            &mut out,
+            "ledgerline_ledger_core_state_built",
+            "1 once this instance has rebuilt its core state from the stored facts (it is not ready before).",
+            &[(String::new(), i64::from(built.is_some()))],
+        );
+        gauge(
+            &mut out,
+            "ledgerline_ledger_core_state_facts_at_start",
+            "Stored facts this instance replayed into its core state at start.",
+            &[(
+                String::new(),
+                built.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+            )],
+        );
         let error_rows: Vec<(String, i64)> = ["database", "kafka"]
             .into_iter()
             .map(|s| (format!("source=\"{s}\""), i64::from(errors.contains(&s))))
@@ -350,11 +376,10 @@ fn gauge(out: &mut String, name: &str, help: &str, rows: &[(String, i64)]) {
 /// [`crate::health::ready`], 503 with the reason otherwise) on `listener` until `shutdown`.
 pub async fn serve(
     scraper: Arc<Scraper>,
-    readiness: Arc<crate::health::Readiness>,
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let pool = scraper.pool.clone();
+    let (pool, readiness) = (scraper.pool.clone(), scraper.readiness.clone());
     let probes = axum::Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .route(
