@@ -248,7 +248,8 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
                     engine = Engine::new();
                 }
             },
-            () = shutdown.cancelled() => {}
+            // Cut short: the first batch (if any is drained) rebuilds it under the lock.
+            () = shutdown.cancelled() => engine = Engine::new(),
         }
         // Drains what the reader queued before it stopped: a read batch is written, not lost
         // (and not needed either: its offsets are not stored, so it would be read again).

@@ -305,6 +305,13 @@ impl Engine {
         let mut next = tx
             .facts_since(self.last_fact_seq, self.catch_up_page)
             .await?;
+        if !next.is_empty() {
+            // Read before any fact is applied, from the same view (under the writer lock, or in
+            // the snapshot): a catch-up cut short by an error then never leaves the state with
+            // the facts but an older last recording, which the next catch-up, finding nothing
+            // new, would keep.
+            self.last_recorded_seq = tx.max_recorded_seq().await?;
+        }
         let mut parsing: Option<ParsingPage> = None;
         loop {
             let page = std::mem::take(&mut next);
@@ -323,9 +330,6 @@ impl Engine {
         }
         if let Some(last) = parsing {
             replayed += self.apply_stored(last.finish().await?);
-        }
-        if replayed > 0 {
-            self.last_recorded_seq = tx.max_recorded_seq().await?;
         }
         Ok(replayed)
     }
