@@ -16,7 +16,7 @@ use ledgerline_ledger::consumer::fold_and_commit;
 use ledgerline_ledger::engine::{Engine, InRecord, TopicKind};
 use ledgerline_ledger::grpc::Query;
 use ledgerline_ledger::raw::{Dictionary, RawEncoding, frame_dictionary};
-use ledgerline_ledger::store::{PgStore, ReadFacts as _, SqliteStore, Store};
+use ledgerline_ledger::store::{PgStore, ReadFacts, SqliteStore, Store};
 use ledgerline_proto::ledger::v1 as pb;
 use ledgerline_proto::ledger::v1::ledger_query_server::LedgerQuery as _;
 use std::time::Duration;
@@ -758,4 +758,65 @@ async fn facts_compressed_with_a_trained_dictionary_read_back_anywhere() {
         .unwrap_err()
         .to_string();
     assert!(e.contains(&format!("dictionary {}", dict.id())), "{e}");
+}
+
+/// Stored facts served from memory, whose last recording may fail to read.
+struct FactsInMemory {
+    facts: Vec<ledgerline_ledger::store::StoredFact>,
+    last_recorded: Result<i64, ()>,
+}
+
+impl ReadFacts for FactsInMemory {
+    async fn facts_since(
+        &mut self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ledgerline_ledger::store::StoredFact>, ledgerline_ledger::Error> {
+        let limit = usize::try_from(limit).unwrap();
+        Ok(self
+            .facts
+            .iter()
+            .filter(|f| f.seq > after)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn max_recorded_seq(&mut self) -> Result<i64, ledgerline_ledger::Error> {
+        self.last_recorded.map_err(|()| {
+            ledgerline_ledger::Error::Io(std::io::Error::other("the connection dropped"))
+        })
+    }
+}
+
+/// A catch-up cut short must not leave the facts in with an older last recording: the next
+/// catch-up finds no new fact, and the engine's next entries would follow the wrong position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_cut_short_leaves_no_stale_chain_position() {
+    let (_world, facts) = world_facts(15, 300);
+    let stored: Vec<ledgerline_ledger::store::StoredFact> = facts
+        .iter()
+        .enumerate()
+        .map(|(i, f)| ledgerline_ledger::store::StoredFact {
+            seq: i64::try_from(i).unwrap() + 1,
+            ledger: f.account.clone(),
+            digest: ledgerline_ledger::engine::fact_digest(&f.account, &f.raw).to_vec(),
+            encoding: "identity".into(),
+            stored: f.raw.clone(),
+            dictionaries: std::sync::Arc::default(),
+        })
+        .collect();
+    let mut engine = Engine::with_catch_up_page(50);
+    let mut failing = FactsInMemory {
+        facts: stored.clone(),
+        last_recorded: Err(()),
+    };
+    assert!(engine.catch_up(&mut failing).await.is_err());
+    let mut source = FactsInMemory {
+        facts: stored,
+        last_recorded: Ok(4_242),
+    };
+    engine.catch_up(&mut source).await.unwrap();
+    assert_eq!(engine.last_recorded_seq(), 4_242);
+    assert_eq!(core_state(engine.ledger()), core_state(&model(&facts)));
 }

@@ -256,6 +256,12 @@ impl Engine {
         &self.ledger
     }
 
+    /// The last `recorded_seq` this engine knows the store holds: the chain position its next
+    /// entries follow.
+    pub fn last_recorded_seq(&self) -> i64 {
+        self.last_recorded_seq
+    }
+
     /// Distinct facts this engine knows (by digest), and the room its digest set has for them
     /// before it grows: the restart example's memory breakdown.
     pub fn facts_known(&self) -> usize {
