@@ -236,10 +236,15 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
         let mut engine = Engine::new();
         // The core state is rebuilt at start, not when the first record arrives (after a quiet
         // restart that record would wait for the whole replay).
+        let warming = std::time::Instant::now();
         tokio::select! {
             warmed = engine.warm_up(&store) => match warmed {
                 Ok(facts) => {
-                    tracing::info!(facts, "core state rebuilt from the stored facts");
+                    tracing::info!(
+                        facts,
+                        took_ms = warming.elapsed().as_millis(),
+                        "core state rebuilt from the stored facts; ready"
+                    );
                     readiness.core_state_built(u64::try_from(facts).unwrap_or(u64::MAX));
                 }
                 Err(e) => {
