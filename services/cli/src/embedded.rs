@@ -23,6 +23,9 @@ pub const PARTITIONS: i32 = 3;
 /// The ledger's consumer group on the embedded log.
 pub const GROUP: &str = "ledgerline-ledger";
 
+/// Where the embedded ledger serves `LedgerQuery`, and its bearer tokens with their roles.
+pub type GrpcServing = (std::net::SocketAddr, Vec<(String, ledgerline_ledger::Role)>);
+
 /// What to run.
 #[derive(Debug)]
 pub struct PipelineConfig {
@@ -35,7 +38,7 @@ pub struct PipelineConfig {
     pub listen: std::net::SocketAddr,
     pub poll_interval: Duration,
     /// Serve the `LedgerQuery` gRPC API here, with these bearer tokens.
-    pub grpc: Option<(std::net::SocketAddr, Vec<(String, ledgerline_ledger::Role)>)>,
+    pub grpc: Option<GrpcServing>,
 }
 
 /// A running pipeline.
@@ -56,10 +59,7 @@ fn failed(what: &str, e: impl std::fmt::Display) -> Error {
 /// The gRPC serving of a `--grpc-addr`: the `LedgerQuery` API at `addr`, with the bearer token
 /// in `LEDGERLINE_TOKEN` as the one auditor (the token the query subcommands send). `None`
 /// when no address is given; an error naming the variable when the token is missing.
-#[allow(clippy::type_complexity)]
-pub fn auditor_grpc(
-    addr: Option<std::net::SocketAddr>,
-) -> Result<Option<(std::net::SocketAddr, Vec<(String, ledgerline_ledger::Role)>)>, Error> {
+pub fn auditor_grpc(addr: Option<std::net::SocketAddr>) -> Result<Option<GrpcServing>, Error> {
     let Some(addr) = addr else {
         return Ok(None);
     };

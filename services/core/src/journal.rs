@@ -190,8 +190,6 @@ const REVERSIBLE_RULES: [&str; 2] = ["payout.paid", RULE_AVAILABLE];
 /// Counts of what a [`Ledger`] holds ([`Ledger::footprint`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Footprint {
-    /// Entries kept whole ([`Ledger::entries`]).
-    pub entries_whole: usize,
     /// Entries known by id (whole or by digest), and the index's capacity.
     pub entry_index: usize,
     pub entry_index_capacity: usize,
@@ -482,15 +480,12 @@ impl Ledger {
                 if self.joins.alias.contains_key(&k) {
                     return;
                 }
+                let charge_key = key(ledger, &charge);
                 before_join_change!(self, alias, k);
-                before_join_change!(self, aliased_by, key(ledger, &charge));
+                before_join_change!(self, aliased_by, charge_key);
                 self.joins.alias.insert(k, charge.clone());
-                self.joins
-                    .aliased_by
-                    .entry(key(ledger, &charge))
-                    .or_default()
-                    .push(k);
-                if self.joins.cash.contains_key(&key(ledger, &charge)) {
+                self.joins.aliased_by.entry(charge_key).or_default().push(k);
+                if self.joins.cash.contains_key(&charge_key) {
                     let claims = self.joins.claims.get(&k).cloned().unwrap_or_default();
                     for c in claims {
                         self.settle(ledger, &charge, &c, fact, out);
@@ -504,8 +499,9 @@ impl Ledger {
                 reclass,
             } => self.availability(ledger, &txn, (available, available_on), reclass, fact, out),
             Link::PayoutPaid { payout } => {
-                before_join_change!(self, payouts, key(ledger, &payout));
-                let st = self.joins.payouts.entry(key(ledger, &payout)).or_default();
+                let k = key(ledger, &payout);
+                before_join_change!(self, payouts, k);
+                let st = self.joins.payouts.entry(k).or_default();
                 if st.paid {
                     return;
                 }
@@ -515,8 +511,9 @@ impl Ledger {
                 }
             }
             Link::PayoutFailed { payout, at } => {
-                before_join_change!(self, payouts, key(ledger, &payout));
-                let st = self.joins.payouts.entry(key(ledger, &payout)).or_default();
+                let k = key(ledger, &payout);
+                before_join_change!(self, payouts, k);
+                let st = self.joins.payouts.entry(k).or_default();
                 if st.failed_at.is_some() {
                     return;
                 }
@@ -617,8 +614,9 @@ impl Ledger {
     ) {
         const REVERSAL: &str = "balance_transaction.available.reversal";
         const REPOST: &str = "balance_transaction.available.repost";
-        before_join_change!(self, availability, key(ledger, txn));
-        let state = self.joins.availability.entry(key(ledger, txn)).or_default();
+        let k = key(ledger, txn);
+        before_join_change!(self, availability, k);
+        let state = self.joins.availability.entry(k).or_default();
         let old = state.winner();
         if !state.observe(obs, reclass) {
             return;
@@ -763,7 +761,6 @@ impl Ledger {
     pub fn footprint(&self) -> Footprint {
         let joins = &self.joins;
         Footprint {
-            entries_whole: self.entries.len(),
             entry_index: self.by_id.len(),
             entry_index_capacity: self.by_id.capacity(),
             join_keys: [

@@ -5,31 +5,27 @@
 //! been rebuilt from the stored facts ([`crate::Engine::warm_up`], at start), so the next batch
 //! is folded at once instead of after a replay of the whole history.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How long `/readyz` waits for the database's answer.
 pub const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What the consumer reports of its start.
+/// What the consumer reports of its start: once built, the stored facts replayed into the
+/// core state.
 #[derive(Debug, Default)]
-pub struct Readiness {
-    core_state_built: AtomicBool,
-    facts_replayed: AtomicU64,
-}
+pub struct Readiness(OnceLock<u64>);
 
 impl Readiness {
-    /// The core state is built: `facts` stored facts were replayed into it.
+    /// The core state is built: `facts` stored facts were replayed into it (the first report
+    /// stands).
     pub fn core_state_built(&self, facts: u64) {
-        self.facts_replayed.store(facts, Ordering::Relaxed);
-        self.core_state_built.store(true, Ordering::Release);
+        let _ = self.0.set(facts);
     }
 
     /// `Some(facts replayed)` once the core state is built.
     pub fn built(&self) -> Option<u64> {
-        self.core_state_built
-            .load(Ordering::Acquire)
-            .then(|| self.facts_replayed.load(Ordering::Relaxed))
+        self.0.get().copied()
     }
 }
 

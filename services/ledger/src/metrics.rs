@@ -144,13 +144,13 @@ impl Scraper {
         .map_err(|e| e.to_string())?
     }
 
-    /// The whole page. Never fails: see the module docs.
     /// Reports `readiness` (the consumer's) on `/metrics` and `/readyz`.
     pub fn with_readiness(mut self, readiness: Arc<crate::health::Readiness>) -> Self {
         self.readiness = readiness;
         self
     }
 
+    /// The whole page. Never fails: see the module docs.
     pub async fn render(&self) -> String {
         let mut out = String::new();
         let mut errors: Vec<&str> = Vec::new();
