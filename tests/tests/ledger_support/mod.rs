@@ -95,14 +95,23 @@ pub fn model(facts: &[WireFact]) -> Ledger {
 }
 
 pub fn kafka(client: &str) -> KafkaConfig {
-    KafkaConfig::new(kafka_bootstrap_servers(), client)
+    kafka_at(&kafka_bootstrap_servers(), client)
+}
+
+/// [`kafka`] for the broker at `bootstrap` (a test's own broker).
+pub fn kafka_at(bootstrap: &str, client: &str) -> KafkaConfig {
+    KafkaConfig::new(bootstrap, client)
         // A killed instance's partitions move on quickly.
         .with("session.timeout.ms", "6000")
         .with("heartbeat.interval.ms", "500")
 }
 
 pub async fn create_topics(topics: &Topics) {
-    let admin = kafka("ledger-test-admin").admin().unwrap();
+    create_topics_at(&kafka_bootstrap_servers(), topics).await;
+}
+
+pub async fn create_topics_at(bootstrap: &str, topics: &Topics) {
+    let admin = kafka_at(bootstrap, "ledger-test-admin").admin().unwrap();
     let specs: Vec<TopicSpec> = [
         topics.stripe_events(),
         topics.stripe_balance_transactions(),
@@ -116,7 +125,19 @@ pub async fn create_topics(topics: &Topics) {
 
 /// Produces the facts (and the extra raw records) and returns how many records went out.
 pub async fn produce(topics: &Topics, facts: &[WireFact], duplicate_every: usize) -> usize {
-    let producer: FutureProducer = kafka("ledger-test-producer").idempotent_producer().unwrap();
+    produce_at(&kafka_bootstrap_servers(), topics, facts, duplicate_every).await
+}
+
+/// [`produce`] to the broker at `bootstrap`.
+pub async fn produce_at(
+    bootstrap: &str,
+    topics: &Topics,
+    facts: &[WireFact],
+    duplicate_every: usize,
+) -> usize {
+    let producer: FutureProducer = kafka_at(bootstrap, "ledger-test-producer")
+        .idempotent_producer()
+        .unwrap();
     let events = topics.stripe_events();
     let bts = topics.stripe_balance_transactions();
     let mut sends = Vec::new();
@@ -142,7 +163,13 @@ pub async fn produce(topics: &Topics, facts: &[WireFact], duplicate_every: usize
 }
 
 pub async fn produce_raw(topic: &str, key: &str, payload: &[u8]) {
-    let producer: FutureProducer = kafka("ledger-test-producer").idempotent_producer().unwrap();
+    produce_raw_at(&kafka_bootstrap_servers(), topic, key, payload).await;
+}
+
+pub async fn produce_raw_at(bootstrap: &str, topic: &str, key: &str, payload: &[u8]) {
+    let producer: FutureProducer = kafka_at(bootstrap, "ledger-test-producer")
+        .idempotent_producer()
+        .unwrap();
     producer
         .send(
             FutureRecord::to(topic).key(key).payload(payload),
