@@ -78,14 +78,18 @@ async fn wait_for_cells_builder<S: Store>(
     }
 }
 
-/// A database outage the writer waits out instead of stopping the ledger (a restart would
-/// re-fold every stored fact, and a supervisor restarting into the same outage gains nothing):
-/// the same batch is tried again with a growing pause, up to [`Outage::MAX_PAUSE`], for as long
-/// as the failure is transient ([`Error::is_transient`]) and no shutdown comes.
+/// An outage of the database or of the broker the writer waits out instead of stopping the
+/// ledger (a restart would re-fold every stored fact, and a supervisor restarting into the same
+/// outage gains nothing): the same batch is tried again with a growing pause, up to
+/// [`Outage::MAX_PAUSE`], for as long as the failure says something is out of reach
+/// ([`Error::out_of_reach`]: the database, or the broker while a dead letter waits for it) and
+/// no shutdown comes.
 #[derive(Debug, Default)]
 struct Outage {
     since: Option<std::time::Instant>,
     tries: u32,
+    /// What was out of reach, for the log line when it is back.
+    what: &'static str,
 }
 
 impl Outage {
@@ -93,6 +97,7 @@ impl Outage {
 
     /// Logs and pauses; false at shutdown.
     async fn wait(&mut self, e: &Error, shutdown: &CancellationToken) -> bool {
+        let what = e.out_of_reach().unwrap_or("a service");
         let since = *self.since.get_or_insert_with(std::time::Instant::now);
         self.tries += 1;
         let pause = Duration::from_millis(200)
@@ -102,8 +107,9 @@ impl Outage {
             error = %e,
             tries = self.tries,
             down_s = since.elapsed().as_secs(),
-            "the database is out of reach; the writer waits and tries the same batch again"
+            "{what} is out of reach; the writer waits and tries the same batch again"
         );
+        self.what = what;
         tokio::select! {
             () = shutdown.cancelled() => false,
             () = tokio::time::sleep(pause) => true,
@@ -115,7 +121,8 @@ impl Outage {
             tracing::warn!(
                 tries = self.tries,
                 down_s = since.elapsed().as_secs(),
-                "the database is back; the writer goes on"
+                "{} is back; the writer goes on",
+                self.what
             );
         }
     }
@@ -277,7 +284,7 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
                     Ok(Some(report)) => break Some(report),
                     // Not written, offsets not stored: read again after a restart.
                     Ok(None) => break None,
-                    Err(e) if e.is_transient() => {
+                    Err(e) if e.out_of_reach().is_some() => {
                         if !outage.wait(&e, &shutdown).await {
                             break None;
                         }

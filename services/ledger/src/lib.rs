@@ -92,6 +92,52 @@ impl Error {
             _ => false,
         }
     }
+
+    /// A Kafka request that failed because the broker is out of reach for now (a record timed
+    /// out in the producer, every broker down, a transport failure, no partition leader yet):
+    /// worth waiting out, as the broker comes back with its data.
+    pub fn is_broker_outage(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        let code = match self {
+            Self::Kafka(e) | Self::Bus(ledgerline_bus::BusError::Kafka(e)) => {
+                e.rdkafka_error_code()
+            }
+            _ => None,
+        };
+        matches!(
+            code,
+            Some(
+                Code::MessageTimedOut
+                    | Code::AllBrokersDown
+                    | Code::BrokerTransportFailure
+                    | Code::Resolve
+                    | Code::OperationTimedOut
+                    | Code::TimedOutQueue
+                    | Code::QueueFull
+                    | Code::LeaderNotAvailable
+                    | Code::NotLeaderForPartition
+                    | Code::PreferredLeaderNotAvailable
+                    | Code::RequestTimedOut
+                    | Code::BrokerNotAvailable
+                    | Code::NetworkException
+                    | Code::NotEnoughReplicas
+                    | Code::NotEnoughReplicasAfterAppend
+                    | Code::KafkaStorageError
+            )
+        )
+    }
+
+    /// What this error says is out of reach for now, if anything: the writer waits it out
+    /// and tries the same batch again instead of stopping.
+    pub fn out_of_reach(&self) -> Option<&'static str> {
+        if self.is_transient() {
+            Some("the database")
+        } else if self.is_broker_outage() {
+            Some("the Kafka broker")
+        } else {
+            None
+        }
+    }
 }
 
 /// How to run one ledger instance.
