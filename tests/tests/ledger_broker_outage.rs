@@ -166,8 +166,18 @@ async fn a_broker_outage_during_a_dead_letter_loses_nothing_and_doubles_nothing(
         // Not committed: its offset must not pass a record the DLQ does not have.
         assert_eq!(folded(&pool, &group).await, records - 1);
     }
-    let (alive, said) = probe(healthz.clone()).await;
+    let (alive, said) = probe(healthz).await;
     assert!(alive, "/healthz during the outage: {said}");
+    // A scrape answers in time and says the broker, not the database, is unreadable.
+    let page = tokio::time::timeout(
+        Duration::from_secs(15),
+        scrape(running.metrics_addr.unwrap()),
+    )
+    .await
+    .expect("/metrics answers during a broker outage");
+    let errors = samples(&page, "ledgerline_ledger_scrape_error");
+    assert_eq!(errors.get("source=\"kafka\""), Some(&1), "{page}");
+    assert_eq!(errors.get("source=\"database\""), Some(&0), "{page}");
 
     // Back on the same address with the same data: the dead letter goes out, then the rest.
     broker.restart();
