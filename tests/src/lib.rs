@@ -4,6 +4,8 @@
 //! `scripts/test-services up` starts. Their addresses come from the environment; a missing
 //! variable fails the test with instructions — it never skips it.
 
+pub mod own_broker;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 

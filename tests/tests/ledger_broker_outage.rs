@@ -12,8 +12,6 @@
 mod ledger_support;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use ledger_support::*;
@@ -21,6 +19,7 @@ use ledgerline_bus::Topics;
 use ledgerline_bus::topics::{DLQ_REASON_HEADER, dlq_of};
 use ledgerline_ledger::store::postgres::WRITER_LOCK;
 use ledgerline_proto::ledger::v1::JournalEntry as WireEntry;
+use ledgerline_tests::own_broker::OwnBroker;
 use ledgerline_tests::unique_name;
 use prost::Message as _;
 use rdkafka::Message as _;
@@ -32,65 +31,6 @@ use sqlx::PgPool;
 /// the outage below outlasts it several times over.
 const DELIVERY_TIMEOUT_MS: &str = "2000";
 const OUTAGE: Duration = Duration::from_secs(20);
-
-/// A Kafka broker of this test's own, stopped and its data removed on drop.
-struct OwnBroker {
-    dir: PathBuf,
-    bootstrap: String,
-}
-
-impl OwnBroker {
-    fn script() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-services")
-    }
-
-    /// Starts the broker in `dir`, or restarts it there (same address, same data).
-    fn start_in(dir: &std::path::Path) -> String {
-        let out = Command::new(Self::script())
-            .arg("kafka")
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "scripts/test-services kafka: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-
-    fn start() -> Self {
-        let dir = std::env::temp_dir().join(unique_name("ledgerline-own-kafka"));
-        let bootstrap = Self::start_in(&dir);
-        Self { dir, bootstrap }
-    }
-
-    fn kill(&self) {
-        let pid = std::fs::read_to_string(self.dir.join("kafka.pid")).unwrap();
-        let status = Command::new("kill")
-            .args(["-KILL", pid.trim()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -KILL {pid}");
-    }
-
-    fn restart(&self) {
-        assert_eq!(Self::start_in(&self.dir), self.bootstrap);
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("kafka.pid")) {
-            // Already gone unless the test failed half-way.
-            let _ = Command::new("kill")
-                .args(["-KILL", pid.trim()])
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// Backends of this database waiting for an advisory lock: the ledger's writer, blocked.
 async fn writers_waiting(pool: &PgPool) -> i64 {

@@ -202,6 +202,12 @@ pub fn resolve(mut file: FileConfig, env: Env<'_>) -> Result<IngesterConfig, Con
         return Err(field("poll_interval_ms", "must be above 0"));
     }
     cfg.poll_interval = Duration::from_millis(poll_ms);
+    if let Some(ms) = file.webhook_ack_timeout_ms {
+        if ms == 0 {
+            return Err(field("webhook_ack_timeout_ms", "must be above 0"));
+        }
+        cfg.webhook_ack_timeout = Duration::from_millis(ms);
+    }
     if let Some(ms) = file.bt_recheck_interval_ms {
         cfg.bt_recheck_interval = Duration::from_millis(ms);
     }

@@ -112,6 +112,10 @@ pub struct IngesterConfig {
     pub backfill: bool,
     pub gap_fill: bool,
     pub webhook_tolerance_secs: i64,
+    /// How long a webhook delivery waits for the log's acknowledgement before it is answered
+    /// 503 (Stripe retries it; the record may still reach the log, and consumers deduplicate).
+    /// Stripe asks endpoints to answer quickly, so a broker outage must not hold its requests.
+    pub webhook_ack_timeout: Duration,
     pub body_limit: usize,
     pub filters: Filters,
     pub clock: Clock,
@@ -159,6 +163,7 @@ impl IngesterConfig {
             backfill: false,
             gap_fill: true,
             webhook_tolerance_secs: DEFAULT_TOLERANCE_SECS,
+            webhook_ack_timeout: Duration::from_secs(10),
             body_limit: 1 << 20,
             filters: Filters::default(),
             clock: system_clock(),
@@ -362,6 +367,7 @@ pub async fn start(
             clock: config.clock.clone(),
             filters: Arc::new(config.filters.clone()),
             ready: ready.clone(),
+            ack_timeout: config.webhook_ack_timeout,
         },
         config.body_limit,
     );

@@ -13,6 +13,8 @@ pub struct Metrics {
     records: Mutex<BTreeMap<(String, String), u64>>,
     /// reason → webhook deliveries refused.
     webhook_rejected: Mutex<BTreeMap<String, u64>>,
+    /// Webhook deliveries answered 503: the log did not acknowledge them in time.
+    webhook_unacknowledged: std::sync::atomic::AtomicU64,
     /// (scope, stream) → unix seconds of the newest fact the cursor covers.
     cursor_created: Mutex<BTreeMap<(String, String), i64>>,
     /// (scope, resource) → objects backfilled so far, and whether done.
@@ -46,6 +48,11 @@ impl Metrics {
         *lock(&self.webhook_rejected)
             .entry(reason.to_owned())
             .or_insert(0) += 1;
+    }
+
+    pub fn webhook_unacknowledged(&self) {
+        self.webhook_unacknowledged
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn cursor(&self, scope: &str, stream: &str, created: i64) {
@@ -106,6 +113,12 @@ impl Metrics {
                 "ledgerline_ingester_webhooks_rejected_total{{reason=\"{reason}\"}} {n}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP ledgerline_ingester_webhooks_unacknowledged_total Webhook deliveries answered 503 because the log did not acknowledge them in time (Stripe retries them).\n# TYPE ledgerline_ingester_webhooks_unacknowledged_total counter\nledgerline_ingester_webhooks_unacknowledged_total {}",
+            self.webhook_unacknowledged
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
         out.push_str("# HELP ledgerline_ingester_cursor_age_seconds Age of the newest fact each cursor covers.\n# TYPE ledgerline_ingester_cursor_age_seconds gauge\n");
         for ((scope, stream), created) in lock(&self.cursor_created).iter() {
             let _ = writeln!(

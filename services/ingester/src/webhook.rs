@@ -38,6 +38,8 @@ pub struct AppState {
     pub clock: Clock,
     pub filters: Arc<Filters>,
     pub ready: Arc<AtomicBool>,
+    /// [`crate::IngesterConfig::webhook_ack_timeout`].
+    pub ack_timeout: std::time::Duration,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -96,16 +98,18 @@ async fn receive(
     }
     let account = records::event_account(&head, &ep.platform_account).to_owned();
     let rec = records::event_record(&head, &body, &account, IngestSource::Webhook);
-    match s.publisher.send_all(&[s.publisher.event(&rec)]).await {
-        Ok(()) => (StatusCode::OK, "ok".to_owned()),
-        Err(e) => {
-            tracing::error!(event = %head.id, error = %e, "webhook not acknowledged by Kafka; Stripe will retry");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not stored; retry".to_owned(),
-            )
-        }
-    }
+    let records = [s.publisher.event(&rec)];
+    let outcome = match tokio::time::timeout(s.ack_timeout, s.publisher.send_all(&records)).await {
+        Ok(Ok(())) => return (StatusCode::OK, "ok".to_owned()),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no acknowledgement within {:?}", s.ack_timeout),
+    };
+    s.metrics.webhook_unacknowledged();
+    tracing::error!(event = %head.id, error = %outcome, "webhook not acknowledged by the log; Stripe will retry");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not stored; retry".to_owned(),
+    )
 }
 
 #[derive(Deserialize)]

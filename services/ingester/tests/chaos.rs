@@ -6,7 +6,9 @@
 //! slow the machine: the instance published records, and fewer records than the world has
 //! events were on the topic after the kill (checked). Afterwards the topics hold every event
 //! and every balance transaction of the world at least once, and each transaction's last
-//! record has its final status.
+//! record has its final status. Before the kills, the broker (the test's own) is SIGKILLed
+//! for 15 s and restarted: the instance must outlive the outage, answering webhooks 503
+//! within its acknowledgement wait.
 //!
 //! Size: `LEDGERLINE_CHAOS_FACTS` (default 10,000; the issue's 100k runs with
 //! `LEDGERLINE_CHAOS_FACTS=100000`).
@@ -26,6 +28,11 @@ use ledgerline_stripe_sim::http::{
 use ledgerline_stripe_sim::object::ObjectKind;
 use ledgerline_stripe_sim::world::{World, WorldConfig};
 use prost::Message as _;
+
+/// How long the broker stays down (the sim gives up on a webhook after ~3 s of retries, so the
+/// events published meanwhile come from the Events API's catch-up).
+const OUTAGE: Duration = Duration::from_secs(15);
+const WINDOW_EXCEEDED: &str = "ledgerline_ingester_events_window_exceeded_total";
 
 fn env_facts() -> u64 {
     std::env::var("LEDGERLINE_CHAOS_FACTS")
@@ -96,6 +103,8 @@ async fn every_event_and_balance_transaction_survives_chaos() {
         },
         ..SimConfig::default()
     };
+    // A broker of the test's own: it is SIGKILLed and restarted below.
+    let broker = ledgerline_tests::own_broker::OwnBroker::start();
     let sim = SimServer::start(sim_config, world.objects).await.unwrap();
     let handle = sim.handle();
     // A fixed port, so the webhook endpoints outlive each instance.
@@ -122,6 +131,7 @@ topic_prefix = "{prefix}"
 partitions = 3
 poll_interval_ms = 300
 bt_recheck_interval_ms = 2000
+webhook_ack_timeout_ms = 1500
 [kafka]
 bootstrap_servers = "{kafka}"
 [database]
@@ -138,13 +148,15 @@ api_key_env = "CHAOS_STRIPE_KEY"
 webhook_secrets_env = "CHAOS_WEBHOOK_SECRETS"
 discover_connected = true
 "#,
-            kafka = ledgerline_tests::kafka_bootstrap_servers(),
+            kafka = broker.bootstrap,
             base = sim.base_url(),
             platform = common::PLATFORM,
         ),
     )
     .unwrap();
     let env = [
+        // Overrides the file's (and the shared broker's, from the test environment).
+        ("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap.clone()),
         ("CHAOS_DATABASE_URL", db_url.clone()),
         ("CHAOS_STRIPE_KEY", DEFAULT_TEST_KEY.to_owned()),
         (
@@ -176,15 +188,57 @@ discover_connected = true
         rng
     };
     let mut instance = common::Bin::start(&config, &env, addr, log.clone()).await;
-    let (mut seen_5xx, mut seen_429) = (0, 0);
+
+    // A broker outage first, once a 14th of the events are on the topic: the instance rides
+    // it out (webhooks answered 503 within `webhook_ack_timeout_ms`, the pollers' rounds
+    // retried) and goes on when the broker is back on the same address with its data.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while common::topic_records_at(&broker.bootstrap, &events_topic) < expected / 14 {
+        assert!(
+            Instant::now() < deadline,
+            "no progress before the outage: {}",
+            instance.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The world's clock runs ~9 days a second: slowed 20-fold meanwhile, so that the outage
+    // spans days, not months, of Stripe time and the events the webhooks missed are still
+    // inside the Events API's 30-day window when the catch-up reads them.
+    handle.set_speed((speed / 20).max(1));
+    broker.kill();
+    let down = Instant::now();
+    while down.elapsed() < OUTAGE {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            instance.is_running(),
+            "the ingester exited {:?} into the broker outage: {}",
+            down.elapsed(),
+            instance.log_tail()
+        );
+    }
+    let unacknowledged = common::counter(
+        &instance.metrics().await,
+        "ledgerline_ingester_webhooks_unacknowledged_total",
+        "",
+    );
+    eprintln!("broker outage: {unacknowledged} webhooks answered 503 unacknowledged");
+    assert!(
+        unacknowledged > 0,
+        "no webhook was answered 503 during the outage: {}",
+        instance.log_tail()
+    );
+    broker.restart();
+    handle.set_speed(speed);
+
+    let (mut seen_5xx, mut seen_429, mut window_exceeded) = (0, 0, 0);
     let mut mid_work_kills = 0;
     for k in 1..=5i64 {
         let share = i64::try_from(next() % 1_000).unwrap();
         let target = expected * (k * 1_000 + share) / 7_000;
-        let at_start = common::topic_records(&events_topic);
+        let at_start = common::topic_records_at(&broker.bootstrap, &events_topic);
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let n = common::topic_records(&events_topic);
+            let n = common::topic_records_at(&broker.bootstrap, &events_topic);
             if n >= target && n > at_start {
                 break;
             }
@@ -198,8 +252,9 @@ discover_connected = true
         let m = instance.metrics().await;
         seen_5xx += common::counter(&m, "ledgerline_stripe_api_calls_total", "status=\"500\"");
         seen_429 += common::counter(&m, "ledgerline_stripe_api_calls_total", "status=\"429\"");
+        window_exceeded += common::counter(&m, WINDOW_EXCEEDED, "");
         instance.kill();
-        let after = common::topic_records(&events_topic);
+        let after = common::topic_records_at(&broker.bootstrap, &events_topic);
         // Published by this instance, and fewer records than events: not all was done.
         let mid_work = after > at_start && after < expected;
         eprintln!(
@@ -251,10 +306,17 @@ discover_connected = true
     let m = instance.metrics().await;
     seen_5xx += common::counter(&m, "ledgerline_stripe_api_calls_total", "status=\"500\"");
     seen_429 += common::counter(&m, "ledgerline_stripe_api_calls_total", "status=\"429\"");
+    window_exceeded += common::counter(&m, WINDOW_EXCEEDED, "");
     instance.kill();
     eprintln!("API answers seen: {seen_5xx} x 500, {seen_429} x 429");
     assert!(seen_5xx > 0, "the 5xx faults never hit the ingester");
     assert!(seen_429 > 0, "the rate limit was never hit");
+    // Otherwise missing events would be the test's doing (its clock outrunning the Events
+    // API's 30-day window), not the ingester's.
+    assert_eq!(
+        window_exceeded, 0,
+        "a catch-up found its cursor outside the 30-day window"
+    );
     let stats = handle.webhook_stats();
     eprintln!(
         "webhooks (attempts, duplicates, reordered, dropped, gave up): {stats:?}",
@@ -267,7 +329,12 @@ discover_connected = true
         )
     );
 
-    let events = common::consume_all(&topics.stripe_events(), Duration::from_secs(5)).await;
+    let events = common::consume_all_at(
+        &broker.bootstrap,
+        &topics.stripe_events(),
+        Duration::from_secs(5),
+    )
+    .await;
     let mut seen_events = HashSet::new();
     for (_, v) in &events {
         let r = StripeEventRecord::decode(v.as_slice()).unwrap();
@@ -280,7 +347,8 @@ discover_connected = true
         expected_events.difference(&seen_events).count()
     );
 
-    let bts = common::consume_all(
+    let bts = common::consume_all_at(
+        &broker.bootstrap,
         &topics.stripe_balance_transactions(),
         Duration::from_secs(5),
     )

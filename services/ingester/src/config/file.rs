@@ -31,6 +31,8 @@ pub struct FileConfig {
     pub gap_fill: Option<bool>,
     pub backfill: Option<bool>,
     pub webhook_tolerance_secs: Option<i64>,
+    /// How long a webhook waits for the log's acknowledgement before a 503 (default 10,000).
+    pub webhook_ack_timeout_ms: Option<u64>,
     pub body_limit: Option<usize>,
     /// Most Stripe objects a catch-up holds in memory (default 10,000).
     pub catch_up_buffer: Option<usize>,

@@ -37,6 +37,31 @@ fn the_example_config_parses() {
     let text = include_str!("../../ingester.example.toml");
     let file = parse(text).unwrap();
     assert_eq!(file.accounts.len(), 2);
+    assert_eq!(file.webhook_ack_timeout_ms, Some(10_000));
+}
+
+#[test]
+fn the_webhook_acknowledgement_wait_is_set_and_must_be_above_zero() {
+    let env = env_of(&[
+        ("KEY_A", KEY_A),
+        ("KEY_B", "rk_test_cccccccccccccccccccccccc"),
+        ("WH_A", "whsec_one"),
+        ("DATABASE_URL", "postgres://u:p@h/db"),
+    ]);
+    let default = resolve(parse(TWO).unwrap(), &env).unwrap();
+    assert_eq!(default.webhook_ack_timeout, Duration::from_secs(10));
+    let set = resolve(
+        parse(&format!("webhook_ack_timeout_ms = 2500\n{TWO}")).unwrap(),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(set.webhook_ack_timeout, Duration::from_millis(2500));
+    let err = resolve(
+        parse(&format!("webhook_ack_timeout_ms = 0\n{TWO}")).unwrap(),
+        &env,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("webhook_ack_timeout_ms"), "{err}");
 }
 
 #[test]

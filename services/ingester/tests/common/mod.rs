@@ -49,10 +49,16 @@ pub async fn config(
 
 /// Every record of `topic` until it stays idle for `idle`: (key, value) in partition order.
 pub async fn consume_all(topic: &str, idle: Duration) -> Vec<(String, Vec<u8>)> {
-    let kafka = KafkaConfig::new(
-        ledgerline_tests::kafka_bootstrap_servers(),
-        "ingester-test-reader",
-    );
+    consume_all_at(&ledgerline_tests::kafka_bootstrap_servers(), topic, idle).await
+}
+
+/// [`consume_all`] from the broker at `bootstrap` (a test's own).
+pub async fn consume_all_at(
+    bootstrap: &str,
+    topic: &str,
+    idle: Duration,
+) -> Vec<(String, Vec<u8>)> {
+    let kafka = KafkaConfig::new(bootstrap, "ingester-test-reader");
     let consumer: StreamConsumer = kafka
         .consumer(&ledgerline_tests::unique_name("reader"))
         .unwrap();
@@ -93,10 +99,12 @@ pub async fn fresh_database_url() -> String {
 /// unsubscribed consumer. Right after a topic is created the broker may still answer
 /// `NotLeaderForPartition` or `UnknownTopicOrPartition` for a moment: those are retried.
 pub fn topic_records(topic: &str) -> i64 {
-    let kafka = KafkaConfig::new(
-        ledgerline_tests::kafka_bootstrap_servers(),
-        "ingester-test-watermarks",
-    );
+    topic_records_at(&ledgerline_tests::kafka_bootstrap_servers(), topic)
+}
+
+/// [`topic_records`] on the broker at `bootstrap` (a test's own).
+pub fn topic_records_at(bootstrap: &str, topic: &str) -> i64 {
+    let kafka = KafkaConfig::new(bootstrap, "ingester-test-watermarks");
     let consumer: StreamConsumer = kafka
         .consumer(&ledgerline_tests::unique_name("wm"))
         .unwrap();
@@ -200,6 +208,13 @@ impl Bin {
             Ok(r) => r.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         }
+    }
+
+    /// Whether the process is still running (not exited on its own).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
     }
 
     /// SIGKILL, then reap.
