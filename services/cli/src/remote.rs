@@ -76,7 +76,7 @@ pub type Client = LedgerQueryClient<InterceptedService<Channel, Auth>>;
 #[derive(Debug, Clone, clap::Args)]
 pub struct RemoteArgs {
     /// The ledger's gRPC address (`host:port` or `http://host:port`).
-    #[arg(long, env = "LEDGERLINE_ADDR", default_value = DEFAULT_ADDR)]
+    #[arg(long, env = "LEDGERLINE_ADDR", hide_env_values = true, default_value = DEFAULT_ADDR)]
     pub addr: String,
 }
 

@@ -30,7 +30,7 @@ pub struct RunArgs {
     #[arg(long, default_value = ledgerline_stripe::client::DEFAULT_BASE_URL)]
     pub api_base: String,
     /// The key's own account id (`acct_…`); default: asked from `GET /v1/account`.
-    #[arg(long, env = "LEDGERLINE_STRIPE_ACCOUNT")]
+    #[arg(long, env = "LEDGERLINE_STRIPE_ACCOUNT", hide_env_values = true)]
     pub account: Option<String>,
     /// Where the embedded log and the SQLite databases live (kept between runs).
     #[arg(long, default_value = "ledgerline-data")]

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 #[command(about = "Streams every Stripe event and balance transaction into Kafka")]
 struct Args {
     /// The TOML configuration (see ingester.example.toml); secrets are referenced, never inlined.
-    #[arg(long, env = "LEDGERLINE_CONFIG")]
+    #[arg(long, env = "LEDGERLINE_CONFIG", hide_env_values = true)]
     config: Option<PathBuf>,
     /// Backfill history (resumable) before polling (same as `backfill = true`).
     #[arg(long)]

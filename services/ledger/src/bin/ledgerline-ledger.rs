@@ -21,13 +21,19 @@ struct Args {
     #[command(subcommand)]
     command: Option<Command>,
     /// The ledger's database (for `rebuild`: the live ledger's, only read).
-    #[arg(long, env = "DATABASE_URL", global = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     database_url: Option<String>,
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", global = true)]
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        hide_env_values = true,
+        global = true
+    )]
     kafka: Option<String>,
     #[arg(
         long,
         env = "LEDGERLINE_TOPIC_PREFIX",
+        hide_env_values = true,
         default_value = "",
         global = true
     )]
@@ -35,16 +41,23 @@ struct Args {
     #[arg(
         long,
         env = "LEDGERLINE_GROUP",
+        hide_env_values = true,
         default_value = "ledgerline-ledger",
         global = true
     )]
     group: String,
-    #[arg(long, env = "LEDGERLINE_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "LEDGERLINE_GRPC_ADDR",
+        hide_env_values = true,
+        default_value = "127.0.0.1:50051"
+    )]
     grpc_addr: SocketAddr,
     /// Where `GET /metrics` (Prometheus text) is served; `off` serves none.
     #[arg(
         long,
         env = "LEDGERLINE_METRICS_ADDR",
+        hide_env_values = true,
         default_value = "127.0.0.1:9466"
     )]
     metrics_addr: String,
@@ -52,6 +65,7 @@ struct Args {
     #[arg(
         long,
         env = "LEDGERLINE_TOKENS",
+        hide_env_values = true,
         default_value = "",
         value_delimiter = ','
     )]
@@ -60,17 +74,23 @@ struct Args {
     #[arg(
         long,
         env = "LEDGERLINE_KAFKA_OPTIONS",
+        hide_env_values = true,
         default_value = "",
         value_delimiter = ',',
         global = true
     )]
     kafka_options: Vec<String>,
     /// Partitions of the topics created at start when missing.
-    #[arg(long, env = "LEDGERLINE_PARTITIONS", default_value_t = 6)]
+    #[arg(
+        long,
+        env = "LEDGERLINE_PARTITIONS",
+        hide_env_values = true,
+        default_value_t = 6
+    )]
     partitions: i32,
     /// Facts to train the raw-fact zstd dictionary on when the database has none (0: never;
     /// stored facts are then compressed without one, ~3.5× larger).
-    #[arg(long, env = "LEDGERLINE_RAW_DICTIONARY_SAMPLES", default_value_t = ledgerline_ledger::raw::DICTIONARY_SAMPLES, global = true)]
+    #[arg(long, env = "LEDGERLINE_RAW_DICTIONARY_SAMPLES", hide_env_values = true, default_value_t = ledgerline_ledger::raw::DICTIONARY_SAMPLES, global = true)]
     raw_dictionary_samples: usize,
 }
 
@@ -82,7 +102,7 @@ enum Command {
     /// (each difference listed); 2: could not run.
     Rebuild {
         /// The empty database to rebuild into (default: the live one, with --into-schema).
-        #[arg(long, env = "LEDGERLINE_REBUILD_INTO")]
+        #[arg(long, env = "LEDGERLINE_REBUILD_INTO", hide_env_values = true)]
         into: Option<String>,
         /// A schema of that database to rebuild into (created when missing; must be empty).
         #[arg(long)]
@@ -251,6 +271,34 @@ fn parse_tokens(entries: &[String]) -> anyhow::Result<Vec<(String, Role)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Arguments (of the command or any subcommand) bound to an environment variable whose
+    /// value `--help` would print: the database URL's password, the tokens, Kafka's SASL
+    /// password among the options…
+    fn env_values_shown(cmd: &clap::Command) -> Vec<String> {
+        let mut shown: Vec<String> = cmd
+            .get_arguments()
+            .filter(|a| a.get_env().is_some() && !a.is_hide_env_values_set())
+            .map(|a| format!("{} --{}", cmd.get_name(), a.get_id()))
+            .collect();
+        for sub in cmd.get_subcommands() {
+            shown.extend(env_values_shown(sub));
+        }
+        shown
+    }
+
+    #[test]
+    fn help_never_prints_an_environment_value() {
+        use clap::CommandFactory as _;
+        let mut cmd = Args::command();
+        cmd.build();
+        let bound = cmd
+            .get_arguments()
+            .filter(|a| a.get_env().is_some())
+            .count();
+        assert!(bound >= 8, "{bound} arguments read the environment");
+        assert_eq!(env_values_shown(&cmd), Vec::<String>::new());
+    }
 
     #[test]
     fn a_malformed_kafka_option_stops_the_start_without_showing_it() {
