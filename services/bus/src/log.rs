@@ -81,6 +81,9 @@ pub trait LogConsumer: Send + Sync {
     fn seek(&self, topic: &str, partition: i32, offset: i64) -> Result<(), BusError>;
     /// Records the group's progress (`next offset` per partition) as a hint.
     fn commit_hint(&self, offsets: &[(String, i32, i64)]) -> Result<(), BusError>;
+    /// The offset of a partition's oldest record still in the log: above 0 once the log
+    /// deleted records (retention, `DeleteRecords`).
+    fn log_start(&self, topic: &str, partition: i32) -> Result<i64, BusError>;
 }
 
 impl LogPublisher for FutureProducer {
@@ -172,6 +175,56 @@ impl LogConsumer for StreamConsumer {
         }
         self.commit(&tpl, CommitMode::Async)
             .map_err(BusError::Kafka)
+    }
+
+    /// Asks the partition leader (blocking for up to 10 s: only on the rare path of a read
+    /// position out of range).
+    fn log_start(&self, topic: &str, partition: i32) -> Result<i64, BusError> {
+        self.fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .map(|(low, _)| low)
+            .map_err(BusError::Kafka)
+    }
+}
+
+/// A Kafka consumer with a second, never subscribed client that answers where a partition's
+/// log starts: asked through the consumer itself, that request waits behind its fetches
+/// (~0.5 s, `fetch.wait.max.ms`) each time.
+pub struct KafkaLog {
+    records: StreamConsumer,
+    offsets: StreamConsumer,
+}
+
+impl KafkaLog {
+    /// `records` reads; `offsets` (never subscribed) only answers offset queries.
+    pub fn new(records: StreamConsumer, offsets: StreamConsumer) -> Self {
+        Self { records, offsets }
+    }
+
+    /// The consumer that reads (to subscribe it).
+    pub fn records(&self) -> &StreamConsumer {
+        &self.records
+    }
+}
+
+impl LogConsumer for KafkaLog {
+    fn recv(&self) -> BoxFuture<'_, Result<LogRecord, BusError>> {
+        LogConsumer::recv(&self.records)
+    }
+
+    fn assignment(&self) -> Vec<(String, i32)> {
+        LogConsumer::assignment(&self.records)
+    }
+
+    fn seek(&self, topic: &str, partition: i32, offset: i64) -> Result<(), BusError> {
+        LogConsumer::seek(&self.records, topic, partition, offset)
+    }
+
+    fn commit_hint(&self, offsets: &[(String, i32, i64)]) -> Result<(), BusError> {
+        self.records.commit_hint(offsets)
+    }
+
+    fn log_start(&self, topic: &str, partition: i32) -> Result<i64, BusError> {
+        self.offsets.log_start(topic, partition)
     }
 }
 

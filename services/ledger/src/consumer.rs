@@ -137,22 +137,31 @@ pub async fn fold_and_commit<S: Store, P: LogPublisher + ?Sized>(
     batch: &[InRecord],
 ) -> Result<BatchReport, Error> {
     let mut prepared = prepare(batch.to_vec(), &store.raw_encoder());
-    fold_prepared_and_commit(store, engine, producer, group, &mut prepared).await
+    // Records handed in directly: offsets they skip are the caller's business.
+    fold_prepared_and_commit(store, engine, producer, &|_, _| Ok(0), group, &mut prepared).await
 }
 
+/// Where a partition's log starts now (above 0 once it deleted records).
+pub type LogStart<'a> = &'a (dyn Fn(&str, i32) -> Result<i64, ledgerline_bus::BusError> + Sync);
+
 /// [`fold_and_commit`] for a batch already [`prepare`]d.
+///
+/// Offsets the batch skips are checked against `log_start` before the commit: records the log
+/// deleted before the ledger folded them stop it ([`Error::LogGap`]), untouched.
 pub async fn fold_prepared_and_commit<S: Store, P: LogPublisher + ?Sized>(
     store: &S,
     engine: &mut Engine,
     producer: &P,
+    log_start: LogStart<'_>,
     group: &str,
     batch: &mut [Prepared],
 ) -> Result<BatchReport, Error> {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        match try_fold(store, engine, producer, group, batch).await {
+        match try_fold(store, engine, producer, log_start, group, batch).await {
             Ok(r) => return Ok(r),
+            Err(e @ Error::LogGap { .. }) => return Err(e),
             Err(e) if attempt < 5 => {
                 tracing::warn!(error = %e, attempt, "batch failed; taking it back and retrying");
                 if !engine.roll_back() {
@@ -169,6 +178,7 @@ async fn try_fold<S: Store, P: LogPublisher + ?Sized>(
     store: &S,
     engine: &mut Engine,
     producer: &P,
+    log_start: LogStart<'_>,
     group: &str,
     batch: &mut [Prepared],
 ) -> Result<BatchReport, Error> {
@@ -178,6 +188,24 @@ async fn try_fold<S: Store, P: LogPublisher + ?Sized>(
     let mut tx = store.begin_write().await?;
     engine.catch_up(&mut tx).await?;
     let (report, dead) = engine.fold_batch(&mut tx, group, batch).await?;
+    for gap in &report.gaps {
+        // Rare (the offsets of one partition follow each other unless records are gone), so
+        // asking the broker here, under the writer's lock, costs nothing in the common case.
+        let log_start = log_start(&gap.topic, gap.partition)?;
+        if log_start > gap.expected {
+            return Err(Error::LogGap {
+                topic: gap.topic.clone(),
+                partition: gap.partition,
+                expected: gap.expected,
+                log_start,
+            });
+        }
+        tracing::info!(
+            ?gap,
+            log_start,
+            "offsets skipped hold no record to fold (transaction markers)"
+        );
+    }
     // The offsets of dead letters advance only once the broker has them.
     send_dead_letters(producer, &dead).await?;
     tx.commit().await?;
@@ -276,9 +304,17 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
                     if shutdown.is_cancelled() {
                         return Ok(None);
                     }
-                    fold_prepared_and_commit(&store, &mut engine, producer, &group, &mut batch)
-                        .await
-                        .map(Some)
+                    let log_start = |topic: &str, partition| consumer.log_start(topic, partition);
+                    fold_prepared_and_commit(
+                        &store,
+                        &mut engine,
+                        producer,
+                        &log_start,
+                        &group,
+                        &mut batch,
+                    )
+                    .await
+                    .map(Some)
                 };
                 match attempt.await {
                     Ok(Some(report)) => break Some(report),

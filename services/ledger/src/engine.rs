@@ -77,6 +77,22 @@ pub struct BatchReport {
     pub entries: usize,
     pub conflicts: usize,
     pub dead_letters: usize,
+    /// Partitions whose records skip offsets: the first record at or above the stored offset
+    /// (or the record after another) is not the next offset. Either the log deleted records
+    /// the ledger never folded, or the offsets between hold nothing to read (transaction
+    /// markers); the caller tells which from the log's start before it commits.
+    pub gaps: Vec<OffsetGap>,
+}
+
+/// Offsets `expected..found` of a partition that no record of a batch had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetGap {
+    pub topic: String,
+    pub partition: i32,
+    /// The offset that should have come next.
+    pub expected: i64,
+    /// The offset that came.
+    pub found: i64,
 }
 
 /// The ledger's fold state: the core journal plus what it mirrors of the database.
@@ -412,7 +428,15 @@ impl Engine {
             if rec.offset < floor {
                 continue;
             }
-            let next = next_offsets.entry(tp).or_insert(rec.offset + 1);
+            let next = next_offsets.entry(tp).or_insert(floor);
+            if rec.offset > *next {
+                report.gaps.push(OffsetGap {
+                    topic: rec.topic.clone(),
+                    partition: rec.partition,
+                    expected: *next,
+                    found: rec.offset,
+                });
+            }
             *next = (*next).max(rec.offset + 1);
             report.records += 1;
             let fact = match &mut prepared.content {

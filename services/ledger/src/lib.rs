@@ -67,6 +67,23 @@ pub enum Error {
     /// A rebuild that cannot start or finish; the message says what to change.
     #[error("rebuild: {0}")]
     Rebuild(String),
+    /// The log deleted records of a partition before the ledger folded them: folding on from
+    /// the log's new start would leave their facts out of the books for good.
+    #[error(
+        "records {expected}..{last} of {topic}/{partition} were deleted from the log before the \
+         ledger folded them (the log now starts at offset {log_start}), so the ledger stops \
+         rather than leave their facts out of the books. Publish those facts again (the \
+         ingester's backfill re-reads them from Stripe), then move this partition's next_offset \
+         in consumer_offsets to {log_start} by hand and start the ledger again",
+        last = log_start - 1
+    )]
+    LogGap {
+        topic: String,
+        partition: i32,
+        /// The next offset the ledger has stored for the partition (0 if none).
+        expected: i64,
+        log_start: i64,
+    },
 }
 
 impl Error {
@@ -222,7 +239,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     ensure_topics(&admin, &specs).await?;
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     warn_about_retention(&admin, &names).await;
-    let consumer = config.kafka.consumer(&config.group_id)?;
+    let consumer = ledgerline_bus::log::KafkaLog::new(
+        config.kafka.consumer(&config.group_id)?,
+        config
+            .kafka
+            .consumer(&format!("{}.log-start", config.group_id))?,
+    );
     let producer = config.kafka.idempotent_producer()?;
     let listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
     let grpc_addr = listener.local_addr()?;
@@ -236,7 +258,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .transpose()?;
 
     let names: Vec<&str> = [&events, &bts].into_iter().map(String::as_str).collect();
-    rdkafka::consumer::Consumer::subscribe(&consumer, &names).map_err(Error::Kafka)?;
+    rdkafka::consumer::Consumer::subscribe(consumer.records(), &names).map_err(Error::Kafka)?;
 
     let mut tasks = tokio::task::JoinSet::new();
     let readiness = std::sync::Arc::new(health::Readiness::default());

@@ -81,6 +81,10 @@ impl<C: LogConsumer + ?Sized> LogConsumer for UpTo<'_, C> {
     fn commit_hint(&self, _offsets: &[(String, i32, i64)]) -> Result<(), BusError> {
         Ok(())
     }
+
+    fn log_start(&self, topic: &str, partition: i32) -> Result<i64, BusError> {
+        self.inner.log_start(topic, partition)
+    }
 }
 
 /// Where a rebuild's dead letters go: nowhere new. The live ledger already put each of them on
