@@ -157,3 +157,69 @@ async fn offsets_taken_by_transaction_markers_are_no_gap() {
     stop.cancel();
     running.task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_that_ends_below_the_folded_offsets_stops_the_ledger() {
+    let topics = Topics::with_prefix(format!("{}.", unique_name("lr")));
+    create_topics(&topics).await;
+    let (_world, facts) = world_facts(53, 1_200);
+    let (first, second) = facts.split_at(facts.len() * 3 / 4);
+    let records = produce(&topics, first, 0).await;
+    let (pool, url) = fresh_db("ledger_recreated").await;
+    let group = unique_name("ledger");
+    let (running, stop) = start(config(&url, &topics, &group)).await;
+    wait_for_offsets(&pool, &group, records, Duration::from_secs(120)).await;
+    stop.cancel();
+    running.task.await.unwrap().unwrap();
+    let before = stored_offsets(&pool, &group).await;
+
+    // The topics are deleted and created again (a reset aimed at another environment, say),
+    // and fewer records than the ledger folded arrive: their offsets are ones the ledger has
+    // stored as folded.
+    let admin = kafka("ledger-gap-admin").admin().unwrap();
+    let names = [topics.stripe_events(), topics.stripe_balance_transactions()];
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    for r in admin
+        .delete_topics(&refs, &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let created = ledgerline_bus::ensure_topics(
+            &admin,
+            &names
+                .iter()
+                .map(|t| ledgerline_bus::TopicSpec::new(t.as_str(), PARTITIONS))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+        let empty = names
+            .iter()
+            .all(|t| (0..PARTITIONS).all(|p| high_watermark(t, p) == 0));
+        if created.is_ok() && empty {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "topics not recreated");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    produce(&topics, second, 0).await;
+
+    let (running, stop) = start(config(&url, &topics, &group)).await;
+    let ended = tokio::time::timeout(Duration::from_secs(60), running.task).await;
+    stop.cancel();
+    let err = match ended {
+        Ok(Ok(Err(e))) => e.to_string(),
+        Ok(Ok(Ok(()))) => panic!("the ledger stopped without an error"),
+        Ok(Err(e)) => panic!("the ledger's task failed: {e}"),
+        Err(_) => panic!("the ledger kept running, skipping the new records as folded"),
+    };
+    assert!(err.contains("ends at offset"), "{err}");
+    assert!(
+        names.iter().any(|t| err.contains(&format!("{t}/"))),
+        "{err}"
+    );
+    assert_eq!(stored_offsets(&pool, &group).await, before, "{err}");
+}

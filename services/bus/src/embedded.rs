@@ -501,9 +501,13 @@ impl LogConsumer for EmbeddedConsumer {
             .collect()
     }
 
-    /// The embedded log never deletes a record.
-    fn log_start(&self, _topic: &str, _partition: i32) -> Result<i64, BusError> {
-        Ok(0)
+    /// The embedded log never deletes a record: it starts at 0.
+    fn log_bounds(&self, topic: &str, partition: i32) -> Result<(i64, i64), BusError> {
+        let end = usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.log.end_offsets(topic).get(p).copied())
+            .unwrap_or(0);
+        Ok((0, end))
     }
 
     fn seek(&self, topic: &str, partition: i32, offset: i64) -> Result<(), BusError> {

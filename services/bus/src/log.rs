@@ -81,9 +81,10 @@ pub trait LogConsumer: Send + Sync {
     fn seek(&self, topic: &str, partition: i32, offset: i64) -> Result<(), BusError>;
     /// Records the group's progress (`next offset` per partition) as a hint.
     fn commit_hint(&self, offsets: &[(String, i32, i64)]) -> Result<(), BusError>;
-    /// The offset of a partition's oldest record still in the log: above 0 once the log
-    /// deleted records (retention, `DeleteRecords`).
-    fn log_start(&self, topic: &str, partition: i32) -> Result<i64, BusError>;
+    /// A partition's log as (start, end): the offset of its oldest record still in the log
+    /// (above 0 once the log deleted records: retention, `DeleteRecords`) and the offset its
+    /// next record will take.
+    fn log_bounds(&self, topic: &str, partition: i32) -> Result<(i64, i64), BusError>;
 }
 
 impl LogPublisher for FutureProducer {
@@ -177,18 +178,16 @@ impl LogConsumer for StreamConsumer {
             .map_err(BusError::Kafka)
     }
 
-    /// Asks the partition leader (blocking for up to 10 s: only on the rare path of a read
-    /// position out of range).
-    fn log_start(&self, topic: &str, partition: i32) -> Result<i64, BusError> {
+    /// Asks the partition leader (blocking, for up to 10 s).
+    fn log_bounds(&self, topic: &str, partition: i32) -> Result<(i64, i64), BusError> {
         self.fetch_watermarks(topic, partition, Duration::from_secs(10))
-            .map(|(low, _)| low)
             .map_err(BusError::Kafka)
     }
 }
 
 /// A Kafka consumer with a second, never subscribed client that answers where a partition's
-/// log starts: asked through the consumer itself, that request waits behind its fetches
-/// (~0.5 s, `fetch.wait.max.ms`) each time.
+/// log starts and ends: asked through the consumer itself, that request waits behind its
+/// fetches (~0.5 s, `fetch.wait.max.ms`) each time.
 pub struct KafkaLog {
     records: StreamConsumer,
     offsets: StreamConsumer,
@@ -223,8 +222,8 @@ impl LogConsumer for KafkaLog {
         self.records.commit_hint(offsets)
     }
 
-    fn log_start(&self, topic: &str, partition: i32) -> Result<i64, BusError> {
-        self.offsets.log_start(topic, partition)
+    fn log_bounds(&self, topic: &str, partition: i32) -> Result<(i64, i64), BusError> {
+        self.offsets.log_bounds(topic, partition)
     }
 }
 

@@ -137,31 +137,35 @@ pub async fn fold_and_commit<S: Store, P: LogPublisher + ?Sized>(
     batch: &[InRecord],
 ) -> Result<BatchReport, Error> {
     let mut prepared = prepare(batch.to_vec(), &store.raw_encoder());
-    // Records handed in directly: offsets they skip are the caller's business.
-    fold_prepared_and_commit(store, engine, producer, &|_, _| Ok(0), group, &mut prepared).await
+    // Records handed in directly: offsets they skip or repeat are the caller's business.
+    let any = |_: &str, _| Ok((0, i64::MAX));
+    fold_prepared_and_commit(store, engine, producer, &any, group, &mut prepared).await
 }
 
-/// Where a partition's log starts now (above 0 once it deleted records).
-pub type LogStart<'a> = &'a (dyn Fn(&str, i32) -> Result<i64, ledgerline_bus::BusError> + Sync);
+/// A partition's log as (start, end) now ([`LogConsumer::log_bounds`]).
+pub type LogBounds<'a> =
+    &'a (dyn Fn(&str, i32) -> Result<(i64, i64), ledgerline_bus::BusError> + Sync);
 
 /// [`fold_and_commit`] for a batch already [`prepare`]d.
 ///
-/// Offsets the batch skips are checked against `log_start` before the commit: records the log
-/// deleted before the ledger folded them stop it ([`Error::LogGap`]), untouched.
+/// Offsets the batch skips or repeats ([`BatchReport::gaps`]) are checked against the log's
+/// bounds before the commit: records the log deleted before the ledger folded them
+/// ([`Error::LogGap`]), or a log that ends below the stored offsets ([`Error::LogBehind`]), stop
+/// it with nothing of the batch committed.
 pub async fn fold_prepared_and_commit<S: Store, P: LogPublisher + ?Sized>(
     store: &S,
     engine: &mut Engine,
     producer: &P,
-    log_start: LogStart<'_>,
+    log_bounds: LogBounds<'_>,
     group: &str,
     batch: &mut [Prepared],
 ) -> Result<BatchReport, Error> {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        match try_fold(store, engine, producer, log_start, group, batch).await {
+        match try_fold(store, engine, producer, log_bounds, group, batch).await {
             Ok(r) => return Ok(r),
-            Err(e @ Error::LogGap { .. }) => return Err(e),
+            Err(e @ (Error::LogGap { .. } | Error::LogBehind { .. })) => return Err(e),
             Err(e) if attempt < 5 => {
                 tracing::warn!(error = %e, attempt, "batch failed; taking it back and retrying");
                 if !engine.roll_back() {
@@ -178,7 +182,7 @@ async fn try_fold<S: Store, P: LogPublisher + ?Sized>(
     store: &S,
     engine: &mut Engine,
     producer: &P,
-    log_start: LogStart<'_>,
+    log_bounds: LogBounds<'_>,
     group: &str,
     batch: &mut [Prepared],
 ) -> Result<BatchReport, Error> {
@@ -189,10 +193,11 @@ async fn try_fold<S: Store, P: LogPublisher + ?Sized>(
     engine.catch_up(&mut tx).await?;
     let (report, dead) = engine.fold_batch(&mut tx, group, batch).await?;
     for gap in &report.gaps {
-        // Rare (the offsets of one partition follow each other unless records are gone), so
-        // asking the broker here, under the writer's lock, costs nothing in the common case.
-        let log_start = log_start(&gap.topic, gap.partition)?;
-        if log_start > gap.expected {
+        // Rare (a partition's offsets follow each other and start at the stored one unless
+        // something happened to the log), so asking the broker here, under the writer's lock,
+        // costs nothing in the common case.
+        let (log_start, log_end) = log_bounds(&gap.topic, gap.partition)?;
+        if gap.found > gap.expected && log_start > gap.expected {
             return Err(Error::LogGap {
                 topic: gap.topic.clone(),
                 partition: gap.partition,
@@ -200,11 +205,14 @@ async fn try_fold<S: Store, P: LogPublisher + ?Sized>(
                 log_start,
             });
         }
-        tracing::info!(
-            ?gap,
-            log_start,
-            "offsets skipped hold no record to fold (transaction markers)"
-        );
+        if gap.found < gap.expected && log_end < gap.expected {
+            return Err(Error::LogBehind {
+                topic: gap.topic.clone(),
+                partition: gap.partition,
+                expected: gap.expected,
+                log_end,
+            });
+        }
     }
     // The offsets of dead letters advance only once the broker has them.
     send_dead_letters(producer, &dead).await?;
@@ -304,12 +312,12 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
                     if shutdown.is_cancelled() {
                         return Ok(None);
                     }
-                    let log_start = |topic: &str, partition| consumer.log_start(topic, partition);
+                    let log_bounds = |topic: &str, partition| consumer.log_bounds(topic, partition);
                     fold_prepared_and_commit(
                         &store,
                         &mut engine,
                         producer,
-                        &log_start,
+                        &log_bounds,
                         &group,
                         &mut batch,
                     )

@@ -77,14 +77,17 @@ pub struct BatchReport {
     pub entries: usize,
     pub conflicts: usize,
     pub dead_letters: usize,
-    /// Partitions whose records skip offsets: the first record at or above the stored offset
-    /// (or the record after another) is not the next offset. Either the log deleted records
-    /// the ledger never folded, or the offsets between hold nothing to read (transaction
-    /// markers); the caller tells which from the log's start before it commits.
+    /// Partitions whose records did not come at the offset that should come next, the first
+    /// time per partition (the caller checks them against the log's bounds before it commits):
+    /// - above it (the first record at or above the stored offset, or the record after
+    ///   another, is not the next offset): the log deleted records the ledger never folded,
+    ///   or the offsets between hold nothing to read (transaction markers);
+    /// - below the stored offset: read again (a commit hint behind the store, a rebalance), or
+    ///   the log ends below what the ledger folded (the topic created anew, records lost).
     pub gaps: Vec<OffsetGap>,
 }
 
-/// Offsets `expected..found` of a partition that no record of a batch had.
+/// A record of a partition at `found` where `expected` should have come.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetGap {
     pub topic: String,
@@ -409,6 +412,7 @@ impl Engine {
         let heads: HashMap<String, Head> = tx.heads().await?;
 
         let mut next_offsets: Offsets = HashMap::new();
+        let mut behind: HashSet<(String, i32)> = HashSet::new();
         let mut facts = Rows::default();
         let mut new_facts = Vec::new();
         let mut report = BatchReport::default();
@@ -426,6 +430,14 @@ impl Engine {
             let tp = (rec.topic.clone(), rec.partition);
             let floor = stored.get(&tp).copied().unwrap_or(0);
             if rec.offset < floor {
+                if behind.insert(tp) {
+                    report.gaps.push(OffsetGap {
+                        topic: rec.topic.clone(),
+                        partition: rec.partition,
+                        expected: floor,
+                        found: rec.offset,
+                    });
+                }
                 continue;
             }
             let next = next_offsets.entry(tp).or_insert(floor);

@@ -84,6 +84,23 @@ pub enum Error {
         expected: i64,
         log_start: i64,
     },
+    /// A partition's log ends below the offsets the ledger folded from it: new records there
+    /// would take offsets the ledger counts as folded, and be skipped.
+    #[error(
+        "the log of {topic}/{partition} ends at offset {log_end}, below the {expected} records \
+         the ledger has folded from it: the topic was deleted and created again, or the broker \
+         lost records (an unclean leader election). New records there would take offsets the \
+         ledger counts as folded and be skipped, so it stops. If the topic was created anew on \
+         purpose, move this partition's next_offset in consumer_offsets to the new log's start \
+         by hand and start the ledger again"
+    )]
+    LogBehind {
+        topic: String,
+        partition: i32,
+        /// The next offset the ledger has stored for the partition.
+        expected: i64,
+        log_end: i64,
+    },
 }
 
 impl Error {

@@ -82,8 +82,8 @@ impl<C: LogConsumer + ?Sized> LogConsumer for UpTo<'_, C> {
         Ok(())
     }
 
-    fn log_start(&self, topic: &str, partition: i32) -> Result<i64, BusError> {
-        self.inner.log_start(topic, partition)
+    fn log_bounds(&self, topic: &str, partition: i32) -> Result<(i64, i64), BusError> {
+        self.inner.log_bounds(topic, partition)
     }
 }
 
