@@ -123,7 +123,7 @@ const DIFFERENT: u8 = 1;
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(log_filter())
         .init();
     match run(Args::parse()).await {
         Ok(code) => code,
@@ -268,6 +268,13 @@ fn parse_tokens(entries: &[String]) -> anyhow::Result<Vec<(String, Role)>> {
     Ok(tokens)
 }
 
+/// `RUST_LOG`, or `info` without it: the warnings and the start-up lines an operator needs
+/// (topics that delete records, an outage waited out, how long the warm start took) are not
+/// errors, and were silent by default.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +292,17 @@ mod tests {
             shown.extend(env_values_shown(sub));
         }
         shown
+    }
+
+    #[test]
+    fn without_rust_log_the_ledger_logs_from_info_up() {
+        // RUST_LOG is not set in the test runs (scripts/test); if it is, it decides.
+        if std::env::var_os("RUST_LOG").is_none() {
+            assert_eq!(
+                log_filter().max_level_hint(),
+                Some(tracing_subscriber::filter::LevelFilter::INFO)
+            );
+        }
     }
 
     #[test]
