@@ -11,17 +11,14 @@
 
 mod ledger_support;
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use ledger_support::*;
 use ledgerline_bus::Topics;
 use ledgerline_bus::topics::{DLQ_REASON_HEADER, dlq_of};
 use ledgerline_ledger::store::postgres::WRITER_LOCK;
-use ledgerline_proto::ledger::v1::JournalEntry as WireEntry;
 use ledgerline_tests::own_broker::OwnBroker;
 use ledgerline_tests::unique_name;
-use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers as _;
@@ -151,39 +148,20 @@ async fn a_broker_outage_during_a_dead_letter_loses_nothing_and_doubles_nothing(
     );
 
     // Every entry reaches ledger.entries.v1 (at least once), and the outbox empties.
-    let out: StreamConsumer = kafka_at(&bootstrap, "ledger-test-out")
-        .consumer(&unique_name("out"))
-        .unwrap();
-    out.subscribe(&[&topics.ledger_entries()]).unwrap();
-    let mut seen = HashSet::new();
-    while seen.len() < stored.len() {
-        let m = tokio::time::timeout(Duration::from_secs(60), out.recv())
-            .await
-            .expect("the outbox published every entry")
-            .unwrap();
-        let e = WireEntry::decode(m.payload().unwrap()).unwrap();
-        let id = uuid::Uuid::parse_str(&e.entry_id).unwrap();
-        assert!(
-            stored.contains_key(&id),
-            "{id} was published but not stored"
-        );
-        seen.insert(id);
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_outbox")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        if waiting == 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{waiting} outbox rows"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let seen = published_entries(
+        &kafka_at(&bootstrap, "ledger-test-out"),
+        &topics.ledger_entries(),
+        stored.len(),
+    )
+    .await;
+    assert!(seen.iter().all(|id| stored.contains_key(id)));
+    wait_for_none(
+        &pool,
+        "SELECT count(*) FROM ledger_outbox",
+        "outbox rows",
+        Duration::from_secs(60),
+    )
+    .await;
 
     stop.cancel();
     running.task.await.unwrap().unwrap();

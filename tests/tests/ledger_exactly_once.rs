@@ -6,15 +6,12 @@
 
 mod ledger_support;
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use ledger_support::*;
 use ledgerline_bus::Topics;
 use ledgerline_bus::topics::{DLQ_REASON_HEADER, dlq_of};
-use ledgerline_proto::ledger::v1::JournalEntry as WireEntry;
 use ledgerline_tests::unique_name;
-use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers as _;
@@ -114,38 +111,22 @@ async fn two_instances_fold_a_world_exactly_once_into_verifiable_books() {
     assert!(reason.contains("StripeEventRecord"), "{reason}");
 
     // Every entry reaches ledger.entries.v1 (at least once), decodable.
-    let out: StreamConsumer = kafka("ledger-test-out")
-        .consumer(&unique_name("out"))
-        .unwrap();
-    out.subscribe(&[&topics.ledger_entries()]).unwrap();
-    let mut seen = HashSet::new();
-    while seen.len() < stored.len() {
-        let m = tokio::time::timeout(Duration::from_secs(60), out.recv())
-            .await
-            .expect("outbox published every entry")
-            .unwrap();
-        let e = WireEntry::decode(m.payload().unwrap()).unwrap();
-        assert!(e.lines.len() >= 2);
-        seen.insert(uuid::Uuid::parse_str(&e.entry_id).unwrap());
-    }
+    let seen = published_entries(
+        &kafka("ledger-test-out"),
+        &topics.ledger_entries(),
+        stored.len(),
+    )
+    .await;
     assert!(seen.iter().all(|id| stored.contains_key(id)));
 
     // The instances' builders (one at a time) added every queued posting to the balance cells.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_cells_pending")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        if queued == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{queued} statements still queued for the cells"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_none(
+        &pool,
+        "SELECT count(*) FROM ledger_cells_pending",
+        "statements still queued for the cells",
+        Duration::from_secs(60),
+    )
+    .await;
     // Every posting is in its cells exactly once: per key, the month cells of all recording
     // months (tier M) sum to the key's journal total.
     let differing: i64 = sqlx::query_scalar(

@@ -297,6 +297,46 @@ pub async fn wait_for_offsets(pool: &PgPool, group: &str, records: usize, within
     }
 }
 
+/// The ids of the entries on `topic` (`ledger.entries.v1`) once `count` distinct ones came,
+/// each decodable with at least two lines; fails after 60 s without a new record.
+pub async fn published_entries(
+    kafka: &KafkaConfig,
+    topic: &str,
+    count: usize,
+) -> std::collections::HashSet<uuid::Uuid> {
+    use rdkafka::Message as _;
+    use rdkafka::consumer::{Consumer as _, StreamConsumer};
+    let out: StreamConsumer = kafka.consumer(&unique_name("out")).unwrap();
+    out.subscribe(&[topic]).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < count {
+        let m = tokio::time::timeout(Duration::from_secs(60), out.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{} of {count} entries published", seen.len()))
+            .unwrap();
+        let e = ledgerline_proto::ledger::v1::JournalEntry::decode(m.payload().unwrap()).unwrap();
+        assert!(e.lines.len() >= 2, "{e:?}");
+        seen.insert(uuid::Uuid::parse_str(&e.entry_id).unwrap());
+    }
+    seen
+}
+
+/// Waits until `count_query` (a `SELECT count(*) …`) answers 0; `what` names the rows.
+pub async fn wait_for_none(pool: &PgPool, count_query: &'static str, what: &str, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left: i64 = sqlx::query_scalar(count_query)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{left} {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Every stored entry, by id, with its canonical digest.
 pub async fn stored_digests(pool: &PgPool) -> BTreeMap<uuid::Uuid, [u8; 32]> {
     let mut conn = pool.acquire().await.unwrap();
