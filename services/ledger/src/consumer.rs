@@ -95,9 +95,9 @@ struct Outage {
 impl Outage {
     const MAX_PAUSE: Duration = Duration::from_secs(5);
 
-    /// Logs and pauses; false at shutdown.
-    async fn wait(&mut self, e: &Error, shutdown: &CancellationToken) -> bool {
-        let what = e.out_of_reach().unwrap_or("a service");
+    /// Logs that `what` ([`Error::out_of_reach`]) failed with `e`, and pauses; false at
+    /// shutdown.
+    async fn wait(&mut self, what: &'static str, e: &Error, shutdown: &CancellationToken) -> bool {
         let since = *self.since.get_or_insert_with(std::time::Instant::now);
         self.tries += 1;
         let pause = Duration::from_millis(200)
@@ -328,12 +328,14 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
                     Ok(Some(report)) => break Some(report),
                     // Not written, offsets not stored: read again after a restart.
                     Ok(None) => break None,
-                    Err(e) if e.out_of_reach().is_some() => {
-                        if !outage.wait(&e, &shutdown).await {
-                            break None;
+                    Err(e) => match e.out_of_reach() {
+                        Some(what) => {
+                            if !outage.wait(what, &e, &shutdown).await {
+                                break None;
+                            }
                         }
-                    }
-                    Err(e) => return Err(e),
+                        None => return Err(e),
+                    },
                 }
             };
             let Some(report) = report else { break };
