@@ -107,7 +107,8 @@ async fn contract<S: Store>(store: S, tamper: impl AsyncFnOnce(uuid::Uuid)) {
     }
     let mut writer = Engine::new();
     writer.catch_up(&mut held).await.unwrap();
-    let mut prepared = ledgerline_ledger::engine::prepare(more, &store.raw_encoder());
+    let mut prepared =
+        ledgerline_ledger::engine::prepare(more, &store.raw_encoder(), writer.rules());
     let (written, _) = writer
         .fold_batch(&mut held, "g", &mut prepared)
         .await

@@ -22,6 +22,7 @@ use crate::Error;
 use crate::engine::{BatchReport, DeadLetter, Engine, InRecord, Prepared, TopicKind, prepare};
 use crate::health::Readiness;
 use crate::raw::{DICTIONARY_SAMPLE_BYTES, DICTIONARY_SAMPLES, Dictionary, RawEncoder};
+use crate::rules::{PostingRules, Unpostable};
 use crate::store::{Store, WriteTx as _};
 
 /// Batch bounds: a batch holds what arrived while the previous one was written, at most
@@ -136,7 +137,7 @@ pub async fn fold_and_commit<S: Store, P: LogPublisher + ?Sized>(
     group: &str,
     batch: &[InRecord],
 ) -> Result<BatchReport, Error> {
-    let mut prepared = prepare(batch.to_vec(), &store.raw_encoder());
+    let mut prepared = prepare(batch.to_vec(), &store.raw_encoder(), engine.rules());
     // Records handed in directly: offsets they skip or repeat are the caller's business.
     let any = |_: &str, _| Ok((0, i64::MAX));
     fold_prepared_and_commit(store, engine, producer, &any, group, &mut prepared).await
@@ -166,10 +167,32 @@ pub async fn fold_prepared_and_commit<S: Store, P: LogPublisher + ?Sized>(
         match try_fold(store, engine, producer, log_bounds, group, batch).await {
             Ok(r) => return Ok(r),
             Err(e @ (Error::LogGap { .. } | Error::LogBehind { .. })) => return Err(e),
+            // A poison record: each one found is one fewer, so this is not a failed attempt.
+            Err(Error::PostingPanicked {
+                batch_index,
+                topic,
+                partition,
+                offset,
+                message,
+            }) => {
+                tracing::error!(
+                    topic,
+                    partition,
+                    offset,
+                    panic = message,
+                    "the posting rules panicked on a record: it goes to the dead-letter topic \
+                     and the batch is folded again without it"
+                );
+                attempt -= 1;
+                *engine = engine.fresh();
+                if let Some(poison) = batch.get_mut(batch_index) {
+                    poison.send_to_dead_letters(Unpostable::Panicked(message).to_string());
+                }
+            }
             Err(e) if attempt < 5 => {
                 tracing::warn!(error = %e, attempt, "batch failed; taking it back and retrying");
                 if !engine.roll_back() {
-                    *engine = Engine::new();
+                    *engine = engine.fresh();
                 }
                 tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
             }
@@ -187,7 +210,7 @@ async fn try_fold<S: Store, P: LogPublisher + ?Sized>(
     batch: &mut [Prepared],
 ) -> Result<BatchReport, Error> {
     if !engine.roll_back() {
-        *engine = Engine::new();
+        *engine = engine.fresh();
     }
     let mut tx = store.begin_write().await?;
     engine.catch_up(&mut tx).await?;
@@ -264,6 +287,7 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
     // One batch in the writer's hands at a time: the reader hands over only when the writer
     // is free (the permit comes back when a batch is committed).
     let writer_free = Arc::new(Semaphore::new(1));
+    let rules = PostingRules::default();
     let (ready, mut queued) =
         tokio::sync::mpsc::channel::<(Vec<Prepared>, OwnedSemaphorePermit)>(1);
     let reader = read_and_prepare(
@@ -273,10 +297,11 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
         &group,
         limits,
         &shutdown,
+        rules,
         (writer_free, ready),
     );
     let writer = async {
-        let mut engine = Engine::new();
+        let mut engine = Engine::with_rules(rules);
         // The core state is rebuilt at start, not when the first record arrives (after a quiet
         // restart that record would wait for the whole replay).
         let warming = std::time::Instant::now();
@@ -293,11 +318,11 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
                 Err(e) => {
                     // The first batch's catch-up rebuilds it under the writer lock instead.
                     tracing::warn!(error = %e, "could not rebuild the core state at start; the first batch will");
-                    engine = Engine::new();
+                    engine = engine.fresh();
                 }
             },
             // Cut short: the first batch (if any is drained) rebuilds it under the lock.
-            () = shutdown.cancelled() => engine = Engine::new(),
+            () = shutdown.cancelled() => engine = engine.fresh(),
         }
         // Drains what the reader queued before it stopped: a read batch is written, not lost
         // (and not needed either: its offsets are not stored, so it would be read again).
@@ -364,7 +389,8 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
 /// backpressure), and a quiet stream is written at once instead of waiting behind a sealed,
 /// queued batch. `linger` is the least age of a batch's first record before a hand-over. Records
 /// are prepared on a blocking thread in chunks as they arrive, so the hand-over finds them
-/// ready.
+/// ready, posted with `rules` (the writer's engine's).
+#[allow(clippy::too_many_arguments)] // each is a different collaborator of the reader
 async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
     store: &S,
     consumer: &C,
@@ -372,6 +398,7 @@ async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
     group: &str,
     limits: BatchLimits,
     shutdown: &CancellationToken,
+    rules: PostingRules,
     (writer_free, ready): (
         Arc<Semaphore>,
         tokio::sync::mpsc::Sender<(Vec<Prepared>, OwnedSemaphorePermit)>,
@@ -392,7 +419,7 @@ async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
         let full = pending >= limits.max_records.max(1);
         if raw.len() >= PREPARE_CHUNK || (full && !raw.is_empty()) {
             let before = prepared.len();
-            prepare_pending(&mut raw, &mut prepared, store.raw_encoder()).await?;
+            prepare_pending(&mut raw, &mut prepared, store.raw_encoder(), rules).await?;
             train_when_sampled(store, &mut samples, &prepared[before..]).await;
             continue;
         }
@@ -408,7 +435,7 @@ async fn read_and_prepare<S: Store, C: LogConsumer + ?Sized>(
                     break;
                 };
                 let before = prepared.len();
-                prepare_pending(&mut raw, &mut prepared, store.raw_encoder()).await?;
+                prepare_pending(&mut raw, &mut prepared, store.raw_encoder(), rules).await?;
                 train_when_sampled(store, &mut samples, &prepared[before..]).await;
                 seek_new_assignments(store, consumer, group, &mut assigned).await?;
                 tracing::debug!(records = prepared.len(), "batch read");
@@ -437,12 +464,13 @@ async fn prepare_pending(
     raw: &mut Vec<InRecord>,
     prepared: &mut Vec<Prepared>,
     encoding: RawEncoder,
+    rules: PostingRules,
 ) -> Result<(), Error> {
     if raw.is_empty() {
         return Ok(());
     }
     let chunk = std::mem::take(raw);
-    prepared.extend(tokio::task::spawn_blocking(move || prepare(chunk, &encoding)).await?);
+    prepared.extend(tokio::task::spawn_blocking(move || prepare(chunk, &encoding, rules)).await?);
     Ok(())
 }
 

@@ -29,13 +29,14 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use ledgerline_core::digest_key::{Digest128, DigestSet};
-use ledgerline_core::{EntryId, JournalEntry, Ledger, PostError, Posting, post_raw};
+use ledgerline_core::{EntryId, JournalEntry, Ledger, Posting};
 use prost::Message as _;
 use sha2::{Digest, Sha256};
 
 use crate::Error;
 use crate::chain::{self, DERIVED_CHAIN, Head};
 use crate::raw::{RawEncoder, RawEncoding};
+use crate::rules::{PostingRules, Unpostable};
 use crate::store::{Offsets, ReadFacts, Rows, Store, StoredFact, WriteTx};
 
 pub use crate::store::postgres::WRITER_LOCK;
@@ -112,6 +113,7 @@ pub struct Engine {
     /// Batches taken back by [`Engine::roll_back`].
     taken_back: u64,
     catch_up_page: i64,
+    rules: PostingRules,
 }
 
 impl std::fmt::Debug for Engine {
@@ -208,14 +210,14 @@ struct PreparedFact {
     /// `raw` encoded, taken by the fold into its rows; a retry encodes again.
     stored: Option<(RawEncoding, Vec<u8>)>,
     /// Taken by the fold; a retry posts the fact again.
-    posting: Option<Result<Posting, PostError>>,
+    posting: Option<Result<Posting, Unpostable>>,
 }
 
 /// Prepares one record (see [`Prepared`]).
-fn prepare_one(record: InRecord, encoding: &RawEncoder) -> Prepared {
+fn prepare_one(record: InRecord, encoding: &RawEncoder, rules: PostingRules) -> Prepared {
     let content = decode(record.kind, record.payload.as_deref()).map(|(account, raw)| {
         let digest = fact_digest(&account, &raw);
-        let posting = Some(post_raw(&account, &raw));
+        let posting = Some(rules.try_post(&account, &raw));
         let stored = Some(encoding.encode(&raw));
         PreparedFact {
             account,
@@ -229,12 +231,12 @@ fn prepare_one(record: InRecord, encoding: &RawEncoder) -> Prepared {
     Prepared { record, content }
 }
 
-/// Prepares a batch (see [`Prepared`]) for a store that wants raw facts in `encoding`;
-/// CPU-bound, no IO.
-pub fn prepare(batch: Vec<InRecord>, encoding: &RawEncoder) -> Vec<Prepared> {
+/// Prepares a batch (see [`Prepared`]) for a store that wants raw facts in `encoding`, posting
+/// its facts with `rules` (those of the engine that folds it); CPU-bound, no IO.
+pub fn prepare(batch: Vec<InRecord>, encoding: &RawEncoder, rules: PostingRules) -> Vec<Prepared> {
     batch
         .into_iter()
-        .map(|r| prepare_one(r, encoding))
+        .map(|r| prepare_one(r, encoding, rules))
         .collect()
 }
 
@@ -242,6 +244,11 @@ impl Prepared {
     /// The fact's raw bytes as sent (`None` for a record bound for the dead-letter topic).
     pub fn raw_fact(&self) -> Option<&[u8]> {
         self.content.as_ref().ok().map(|f| f.raw.as_slice())
+    }
+
+    /// Sends the record to the dead-letter topic when its batch is folded again.
+    pub fn send_to_dead_letters(&mut self, reason: String) {
+        self.content = Err(reason);
     }
 }
 
@@ -257,7 +264,31 @@ impl Engine {
             before_batch: BeforeBatch::default(),
             taken_back: 0,
             catch_up_page: CATCH_UP_PAGE,
+            rules: PostingRules::default(),
         }
+    }
+
+    /// An empty engine that folds with `rules` instead of the core's (tests).
+    pub fn with_rules(rules: PostingRules) -> Self {
+        Self {
+            rules,
+            ..Self::new()
+        }
+    }
+
+    /// An empty engine like this one (its rules and catch-up page): what replaces an engine
+    /// whose journal was lost.
+    pub fn fresh(&self) -> Self {
+        Self {
+            rules: self.rules,
+            catch_up_page: self.catch_up_page,
+            ..Self::new()
+        }
+    }
+
+    /// The rules this engine posts and folds facts with.
+    pub fn rules(&self) -> PostingRules {
+        self.rules
     }
 
     /// An empty engine that catches up `page` stored facts per query (tests use small pages).
@@ -342,9 +373,9 @@ impl Engine {
             let page = std::mem::take(&mut next);
             let full = i64::try_from(page.len()).unwrap_or(i64::MAX) >= self.catch_up_page;
             let last_seq = page.last().map(|f| f.seq);
-            let this = (!page.is_empty()).then(|| ParsingPage::start(page));
+            let this = (!page.is_empty()).then(|| ParsingPage::start(page, self.rules));
             if let Some(previous) = std::mem::replace(&mut parsing, this) {
-                replayed += self.apply_stored(previous.finish().await?);
+                replayed += self.apply_stored(previous.finish().await?)?;
             }
             match last_seq {
                 Some(last_seq) if full => {
@@ -354,30 +385,38 @@ impl Engine {
             }
         }
         if let Some(last) = parsing {
-            replayed += self.apply_stored(last.finish().await?);
+            replayed += self.apply_stored(last.finish().await?)?;
         }
         Ok(replayed)
     }
 
-    /// Folds parsed stored facts into the journal, in order; returns how many.
-    fn apply_stored(&mut self, parsed: Vec<ParsedFact>) -> usize {
+    /// Folds parsed stored facts into the journal, in order; returns how many. A panic in the
+    /// rules empties the engine (its journal may be half changed) and names the fact.
+    fn apply_stored(&mut self, parsed: Vec<ParsedFact>) -> Result<usize, Error> {
         let n = parsed.len();
         for (seq, digest, posting) in parsed {
             // A stored fact posted once: it posts again (the rules are pure).
-            match posting {
-                Ok(p) => {
-                    self.ledger.apply_posting(p);
-                }
-                Err(e) => {
+            let panicked = match posting {
+                Ok(p) => self.rules.try_apply(&mut self.ledger, p).err(),
+                Err(Unpostable::Panicked(message)) => Some(message),
+                Err(e @ Unpostable::Rejected(_)) => {
                     tracing::warn!(fact_seq = seq, error = %e, "stored fact no longer posts");
+                    None
                 }
+            };
+            if let Some(message) = panicked {
+                *self = self.fresh();
+                return Err(Error::StoredFactPanicked {
+                    fact_seq: seq,
+                    message,
+                });
             }
             if let Ok(d) = <[u8; 32]>::try_from(digest.as_slice()) {
                 self.fact_digests.insert(Digest128::prefix_of(&d));
             }
             self.last_fact_seq = seq;
         }
-        n
+        Ok(n)
     }
 
     /// Rebuilds the core state from the facts stored so far, read from a snapshot without the
@@ -425,7 +464,7 @@ impl Engine {
             new_digests: Vec::new(),
         };
         let started = std::time::Instant::now();
-        for prepared in batch.iter_mut() {
+        for (batch_index, prepared) in batch.iter_mut().enumerate() {
             let rec = &prepared.record;
             let tp = (rec.topic.clone(), rec.partition);
             let floor = stored.get(&tp).copied().unwrap_or(0);
@@ -470,13 +509,13 @@ impl Engine {
             let posting = match fact
                 .posting
                 .take()
-                .unwrap_or_else(|| post_raw(&fact.account, &fact.raw))
+                .unwrap_or_else(|| self.rules.try_post(&fact.account, &fact.raw))
             {
                 Ok(p) => p,
                 Err(e) => {
                     dead.push(DeadLetter {
                         record: rec.clone(),
-                        reason: format!("the core cannot post this fact: {e}"),
+                        reason: e.to_string(),
                     });
                     continue;
                 }
@@ -502,6 +541,7 @@ impl Engine {
             facts.f_encoding.push(encoding);
             report.facts += 1;
             new_facts.push(NewFact {
+                batch_index,
                 chain: format!("{}/{}", rec.topic, rec.partition),
                 fact_seq,
                 fact_id,
@@ -517,6 +557,7 @@ impl Engine {
         // thread, the engine rebuilt), never used half-folded.
         let mut applying = Applying {
             ledger: std::mem::replace(&mut self.ledger, Ledger::lean()),
+            rules: self.rules,
             heads,
             last_recorded_seq: self.last_recorded_seq,
             recorded_at,
@@ -528,12 +569,30 @@ impl Engine {
         });
         let written = tx.write_facts(&facts, recorded_at).await;
         let facts_done = std::time::Instant::now();
-        let (applying, (rows, entries, conflicts), apply_took) = posting.await?;
+        let (applying, applied, apply_took) = posting.await?;
         tracing::debug!(
             wait_ms = facts_done.elapsed().as_millis(),
             apply_us = apply_took.as_micros(),
             "postings applied"
         );
+        let (rows, entries, conflicts) = match applied {
+            Ok(applied) => applied,
+            // The journal may be half changed: it is dropped (the engine keeps an empty one,
+            // which cannot take the batch back, so it is rebuilt from the stored facts).
+            Err(Panicked {
+                batch_index,
+                message,
+            }) => {
+                let rec = &batch[batch_index].record;
+                return Err(Error::PostingPanicked {
+                    batch_index,
+                    topic: rec.topic.clone(),
+                    partition: rec.partition,
+                    offset: rec.offset,
+                    message,
+                });
+            }
+        };
         // The journal comes back before any error returns, so a failed batch can be taken back.
         self.ledger = applying.ledger;
         self.last_recorded_seq = applying.last_recorded_seq;
@@ -562,13 +621,13 @@ impl Engine {
 }
 
 /// A stored fact parsed again: its `fact_seq`, digest and posting.
-type ParsedFact = (i64, Vec<u8>, Result<Posting, PostError>);
+type ParsedFact = (i64, Vec<u8>, Result<Posting, Unpostable>);
 
 /// A catch-up page being parsed, in two halves on two blocking threads.
 struct ParsingPage([tokio::task::JoinHandle<Result<Vec<ParsedFact>, Error>>; 2]);
 
 impl ParsingPage {
-    fn start(mut page: Vec<StoredFact>) -> Self {
+    fn start(mut page: Vec<StoredFact>, rules: PostingRules) -> Self {
         let second = page.split_off(page.len() / 2);
         Self([page, second].map(|half| {
             tokio::task::spawn_blocking(move || {
@@ -577,7 +636,7 @@ impl ParsingPage {
                         // A fact that cannot be decoded stops the catch-up: the join state
                         // would silently miss it.
                         let raw = f.take_raw()?;
-                        Ok((f.seq, f.digest, post_raw(&f.ledger, &raw)))
+                        Ok((f.seq, f.digest, rules.try_post(&f.ledger, &raw)))
                     })
                     .collect()
             })
@@ -603,6 +662,8 @@ struct BeforeBatch {
 
 /// A new fact of a batch, its row written, its posting still to apply.
 struct NewFact {
+    /// Where its record is in the batch.
+    batch_index: usize,
     /// The chain of the entries it posts directly: its topic and partition.
     chain: String,
     fact_seq: i64,
@@ -614,6 +675,7 @@ struct NewFact {
 /// moved to a blocking thread and back.
 struct Applying {
     ledger: Ledger,
+    rules: PostingRules,
     heads: HashMap<String, Head>,
     last_recorded_seq: i64,
     recorded_at: DateTime<Utc>,
@@ -621,13 +683,19 @@ struct Applying {
 
 impl Applying {
     /// Applies `facts`' postings in recording order: the entries' and conflicts' rows, and
-    /// how many of each.
-    fn apply(&mut self, facts: Vec<NewFact>) -> (Rows, usize, usize) {
+    /// how many of each; or the first fact whose posting panicked the rules.
+    fn apply(&mut self, facts: Vec<NewFact>) -> Result<(Rows, usize, usize), Panicked> {
         let mut rows = Rows::default();
         let (mut entries, mut conflicts) = (0, 0);
         for fact in facts {
             let direct: HashSet<EntryId> = fact.posting.entries.iter().map(|e| e.id()).collect();
-            let outcome = self.ledger.apply_posting(fact.posting);
+            let outcome = self
+                .rules
+                .try_apply(&mut self.ledger, fact.posting)
+                .map_err(|message| Panicked {
+                    batch_index: fact.batch_index,
+                    message,
+                })?;
             for entry in self.ledger.take_posted() {
                 let chain_name = if direct.contains(&entry.id()) {
                     fact.chain.as_str()
@@ -658,8 +726,14 @@ impl Applying {
                 conflicts += 1;
             }
         }
-        (rows, entries, conflicts)
+        Ok((rows, entries, conflicts))
     }
+}
+
+/// A fact whose posting panicked the rules while its batch was applied.
+struct Panicked {
+    batch_index: usize,
+    message: String,
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod raw;
 pub mod rebuild;
+pub mod rules;
 pub mod store;
 pub mod wire;
 
@@ -101,6 +102,29 @@ pub enum Error {
         expected: i64,
         log_end: i64,
     },
+    /// The posting rules panicked while a batch's postings were applied ([`rules`]): the fold
+    /// tries the batch again with that record sent to the dead-letter topic.
+    #[error(
+        "the posting rules panicked on the record at {topic}/{partition} offset {offset}: \
+         {message}"
+    )]
+    PostingPanicked {
+        /// Where the record is in its batch.
+        batch_index: usize,
+        topic: String,
+        partition: i32,
+        offset: i64,
+        message: String,
+    },
+    /// The posting rules panic on a fact the ledger has stored: its entries are in the books,
+    /// so the join state cannot be rebuilt without it.
+    #[error(
+        "the posting rules panic on stored fact fact_seq {fact_seq} (ledger_facts): {message}. \
+         Its entries are in the books, so this version cannot rebuild the ledger's state: a bug \
+         in Ledgerline. Report it with that fact, and run the version that stored it until a \
+         fixed one is out"
+    )]
+    StoredFactPanicked { fact_seq: i64, message: String },
 }
 
 impl Error {

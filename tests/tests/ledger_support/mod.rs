@@ -24,6 +24,7 @@ pub const PLATFORM: &str = "acct_platform";
 pub const PARTITIONS: i32 = 3;
 
 /// One fact as it goes on the wire.
+#[derive(Clone)]
 pub struct WireFact {
     pub topic_is_events: bool,
     pub account: String,
