@@ -185,6 +185,78 @@ impl LogConsumer for StreamConsumer {
     }
 }
 
+/// Every record of `topic` from the start of its log to its end as of the call, partition by
+/// partition in offset order, read by `consumer` (assigned the partitions; it joins no group
+/// and commits nothing). A topic that does not exist has no records. Fails if the end is not
+/// reached `within` (a broker out of reach).
+pub async fn read_to_end(
+    consumer: &StreamConsumer,
+    topic: &str,
+    within: Duration,
+) -> Result<Vec<LogRecord>, BusError> {
+    let deadline = tokio::time::Instant::now() + within;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), within)
+        .map_err(BusError::Kafka)?;
+    let Some(described) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(Vec::new());
+    };
+    if described.error().is_some() {
+        return Ok(Vec::new()); // unknown topic: nothing was ever dead-lettered there
+    }
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = std::collections::HashMap::new();
+    for p in described.partitions() {
+        let (start, end) = consumer
+            .fetch_watermarks(topic, p.id(), within)
+            .map_err(BusError::Kafka)?;
+        if end > start {
+            tpl.add_partition_offset(topic, p.id(), Offset::Offset(start))
+                .map_err(BusError::Kafka)?;
+            ends.insert(p.id(), end);
+        }
+    }
+    let mut records = Vec::new();
+    if ends.is_empty() {
+        return Ok(records);
+    }
+    consumer.assign(&tpl).map_err(BusError::Kafka)?;
+    while !ends.is_empty() {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(BusError::Log(format!(
+                "{topic} was not read to its end within {within:?}: is the broker reachable?"
+            )));
+        }
+        let wait = (deadline - now).min(Duration::from_millis(500));
+        match tokio::time::timeout(wait, LogConsumer::recv(consumer)).await {
+            Ok(record) => {
+                let record = record?;
+                let end = ends.get(&record.partition).copied();
+                if end.is_some_and(|end| record.offset + 1 >= end) {
+                    ends.remove(&record.partition);
+                }
+                if end.is_some_and(|end| record.offset < end) {
+                    records.push(record);
+                }
+            }
+            // Idle: the offsets left may hold nothing to read (transaction markers).
+            Err(_) => {
+                let position = consumer.position().map_err(BusError::Kafka)?;
+                for e in position.elements() {
+                    if let Offset::Offset(next) = e.offset()
+                        && ends.get(&e.partition()).is_some_and(|end| next >= *end)
+                    {
+                        ends.remove(&e.partition());
+                    }
+                }
+            }
+        }
+    }
+    records.sort_by_key(|r| (r.partition, r.offset));
+    Ok(records)
+}
+
 /// A Kafka consumer with a second, never subscribed client that answers where a partition's
 /// log starts and ends: asked through the consumer itself, that request waits behind its
 /// fetches (~0.5 s, `fetch.wait.max.ms`) each time.

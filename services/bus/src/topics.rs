@@ -15,6 +15,13 @@ pub const LEDGER_ENTRIES: &str = "ledger.entries.v1";
 pub const DLQ_SUFFIX: &str = ".dlq";
 /// Header that carries why a record was dead-lettered.
 pub const DLQ_REASON_HEADER: &str = "ledgerline-dlq-reason";
+/// Headers that say where a dead letter was in its source topic: partition and offset, in
+/// decimal (dead letters written before they existed have neither).
+pub const DLQ_SOURCE_PARTITION_HEADER: &str = "ledgerline-dlq-source-partition";
+pub const DLQ_SOURCE_OFFSET_HEADER: &str = "ledgerline-dlq-source-offset";
+/// Header of a record published again from a dead-letter topic: which dead letter it was
+/// (`topic/partition/offset`).
+pub const REPLAYED_FROM_HEADER: &str = "ledgerline-replayed-from";
 
 /// Topic names with an optional deployment prefix (`acme.` → `acme.stripe.events.v1`), so
 /// several environments can share one cluster.

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ledgerline_bus::log::{LogConsumer, LogPublisher, LogRecord, OutRecord};
-use ledgerline_bus::topics::{DLQ_REASON_HEADER, dlq_of};
+use ledgerline_bus::topics::{
+    DLQ_REASON_HEADER, DLQ_SOURCE_OFFSET_HEADER, DLQ_SOURCE_PARTITION_HEADER, dlq_of,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -252,9 +254,20 @@ async fn send_dead_letters<P: LogPublisher + ?Sized>(
         return Ok(());
     }
     let topics: Vec<String> = dead.iter().map(|d| dlq_of(&d.record.topic)).collect();
-    let headers: Vec<[(&str, &[u8]); 1]> = dead
+    let sources: Vec<[String; 2]> = dead
         .iter()
-        .map(|d| [(DLQ_REASON_HEADER, d.reason.as_bytes())])
+        .map(|d| [d.record.partition.to_string(), d.record.offset.to_string()])
+        .collect();
+    let headers: Vec<[(&str, &[u8]); 3]> = dead
+        .iter()
+        .zip(&sources)
+        .map(|(d, [partition, offset])| {
+            [
+                (DLQ_REASON_HEADER, d.reason.as_bytes()),
+                (DLQ_SOURCE_PARTITION_HEADER, partition.as_bytes()),
+                (DLQ_SOURCE_OFFSET_HEADER, offset.as_bytes()),
+            ]
+        })
         .collect();
     let records: Vec<OutRecord<'_>> = dead
         .iter()

@@ -50,6 +50,19 @@ pub enum TopicKind {
     BalanceTransactions,
 }
 
+impl TopicKind {
+    /// The topics the ledger folds, and what each carries.
+    pub fn inputs(topics: &ledgerline_bus::Topics) -> [(String, TopicKind); 2] {
+        [
+            (topics.stripe_events(), TopicKind::Events),
+            (
+                topics.stripe_balance_transactions(),
+                TopicKind::BalanceTransactions,
+            ),
+        ]
+    }
+}
+
 /// One consumed Kafka record.
 #[derive(Debug, Clone)]
 pub struct InRecord {

@@ -15,6 +15,7 @@ pub mod balances;
 pub mod cells;
 pub mod chain;
 pub mod consumer;
+pub mod dead_letters;
 pub mod embedded_outbox;
 pub mod engine;
 pub mod grpc;
@@ -312,10 +313,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             readiness.clone(),
             shutdown.clone(),
         );
-        let topics = vec![
-            (events, TopicKind::Events),
-            (bts, TopicKind::BalanceTransactions),
-        ];
+        let topics = TopicKind::inputs(&config.topics).to_vec();
         tasks.spawn(async move {
             consumer::run(
                 store, &consumer, &producer, topics, group, batch, &readiness, shutdown,
@@ -434,10 +432,7 @@ pub async fn start_embedded(
             config.batch,
             shutdown.clone(),
         );
-        let topics = vec![
-            (events, TopicKind::Events),
-            (bts, TopicKind::BalanceTransactions),
-        ];
+        let topics = TopicKind::inputs(&config.topics).to_vec();
         tasks.spawn(async move {
             let readiness = health::Readiness::default();
             consumer::run(

@@ -211,13 +211,7 @@ pub async fn run(
 ) -> Result<Report, Error> {
     let live = live_pool(&config.live_database_url).await?;
     let snap = snapshot(&live, config.group.as_deref()).await?;
-    let topics = [
-        (config.topics.stripe_events(), TopicKind::Events),
-        (
-            config.topics.stripe_balance_transactions(),
-            TopicKind::BalanceTransactions,
-        ),
-    ];
+    let topics = TopicKind::inputs(&config.topics);
     if let Some(((t, _), _)) = snap
         .offsets
         .iter()

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ledgerline_bus::{KafkaConfig, Topics};
 use ledgerline_ledger::rebuild::{self, RebuildConfig};
-use ledgerline_ledger::{Config, Role};
+use ledgerline_ledger::{Config, Role, TopicKind};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
@@ -115,6 +115,30 @@ enum Command {
         #[arg(long = "continue")]
         continue_existing: bool,
     },
+    /// The records the ledger could not fold (`<topic>.dlq`): `list` them with their source
+    /// and reason, or `replay` them to their topics once the cause is fixed.
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLettersAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLettersAction {
+    /// Every dead letter of the input topics, a tab-separated line each: the dead letter
+    /// (topic/partition/offset), where it came from, the fact it carries, the reason.
+    List,
+    /// Publishes dead letters again to their source topics, byte for byte with the same key
+    /// (the ledger folds a fact's bytes once, so a repeated replay doubles nothing); those
+    /// whose envelope does not decode are kept.
+    Replay {
+        /// Every dead letter.
+        #[arg(long, conflicts_with = "record", required_unless_present = "record")]
+        all: bool,
+        /// One dead letter, as `list` names it (topic/partition/offset); repeatable.
+        #[arg(long)]
+        record: Vec<String>,
+    },
 }
 
 /// Exit status of `rebuild` when the books differ (errors exit 2).
@@ -141,19 +165,27 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let _ = tokio::signal::ctrl_c().await;
         stop.cancel();
     });
-    let database_url = args
-        .database_url
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("set DATABASE_URL or --database-url"))?;
+    let database_url = || {
+        args.database_url
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("set DATABASE_URL or --database-url"))
+    };
     let kafka = kafka_config(&args)?;
     match args.command {
-        None => serve(args, database_url, kafka, shutdown).await,
+        None => {
+            let database_url = database_url()?;
+            serve(args, database_url, kafka, shutdown).await
+        }
+        Some(Command::DeadLetters { action }) => {
+            dead_letters(action, &kafka, &Topics::with_prefix(args.topic_prefix)).await
+        }
         Some(Command::Rebuild {
             into,
             into_schema,
             max_listed,
             continue_existing,
         }) => {
+            let database_url = database_url()?;
             let target = match (into, &into_schema) {
                 (Some(url), _) => url,
                 (None, Some(_)) => database_url.clone(),
@@ -191,6 +223,49 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// `dead-letters list | replay`.
+async fn dead_letters(
+    action: DeadLettersAction,
+    kafka: &KafkaConfig,
+    topics: &Topics,
+) -> anyhow::Result<ExitCode> {
+    use ledgerline_ledger::dead_letters;
+    let reader = kafka.consumer("ledgerline-dead-letters-reader")?;
+    let inputs = TopicKind::inputs(topics);
+    let letters = dead_letters::collect(&inputs, |dlq| {
+        let reader = &reader;
+        async move {
+            ledgerline_bus::log::read_to_end(reader, &dlq, std::time::Duration::from_secs(30)).await
+        }
+    })
+    .await?;
+    let mut out = std::io::stdout().lock();
+    match action {
+        DeadLettersAction::List => dead_letters::write_list(&mut out, &letters)?,
+        DeadLettersAction::Replay { all, record } => {
+            let chosen: Vec<&dead_letters::DeadLetterRecord> = if all {
+                letters.iter().collect()
+            } else {
+                record
+                    .iter()
+                    .map(|id| {
+                        letters.iter().find(|l| l.id == *id).ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "no dead letter {id}: `dead-letters list` names them \
+                                 (topic/partition/offset)"
+                            )
+                        })
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            };
+            let producer = kafka.idempotent_producer()?;
+            let replayed = dead_letters::replay(&producer, &chosen).await?;
+            writeln!(out, "{replayed}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn kafka_config(args: &Args) -> anyhow::Result<KafkaConfig> {
