@@ -334,6 +334,7 @@ pub async fn start(
             name: acc.name.clone(),
             platform_account: acc.platform_account.clone(),
             verifier,
+            livemode: client.mode().is_live(),
         });
         let mode = client.mode().as_str();
         scopes.push(Scope {

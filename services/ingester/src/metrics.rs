@@ -15,6 +15,8 @@ pub struct Metrics {
     webhook_rejected: Mutex<BTreeMap<String, u64>>,
     /// Webhook deliveries answered 503: the log did not acknowledge them in time.
     webhook_unacknowledged: std::sync::atomic::AtomicU64,
+    /// Webhook deliveries of the other mode's events, answered 200 and not ingested.
+    webhook_other_mode: std::sync::atomic::AtomicU64,
     /// (scope, stream) → unix seconds of the newest fact the cursor covers.
     cursor_created: Mutex<BTreeMap<(String, String), i64>>,
     /// (scope, resource) → objects backfilled so far, and whether done.
@@ -52,6 +54,11 @@ impl Metrics {
 
     pub fn webhook_unacknowledged(&self) {
         self.webhook_unacknowledged
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn webhook_other_mode(&self) {
+        self.webhook_other_mode
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -117,6 +124,12 @@ impl Metrics {
             out,
             "# HELP ledgerline_ingester_webhooks_unacknowledged_total Webhook deliveries answered 503 because the log did not acknowledge them in time (Stripe retries them).\n# TYPE ledgerline_ingester_webhooks_unacknowledged_total counter\nledgerline_ingester_webhooks_unacknowledged_total {}",
             self.webhook_unacknowledged
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ledgerline_ingester_webhooks_other_mode_total Webhook deliveries of the other mode's events (test events at a live Connect endpoint, as Stripe sends them), answered 200 and not ingested.\n# TYPE ledgerline_ingester_webhooks_other_mode_total counter\nledgerline_ingester_webhooks_other_mode_total {}",
+            self.webhook_other_mode
                 .load(std::sync::atomic::Ordering::Relaxed)
         );
         out.push_str("# HELP ledgerline_ingester_cursor_age_seconds Age of the newest fact each cursor covers.\n# TYPE ledgerline_ingester_cursor_age_seconds gauge\n");

@@ -17,8 +17,9 @@ pub struct EventHead {
     pub event_type: String,
     #[serde(default)]
     pub account: Option<String>,
+    /// Absent: the mode cannot be told, and the event is not filtered on it.
     #[serde(default)]
-    pub livemode: bool,
+    pub livemode: Option<bool>,
     #[serde(default)]
     pub api_version: Option<String>,
     #[serde(default)]
@@ -123,7 +124,7 @@ pub fn event_record(
         event_id: head.id.clone(),
         event_type: head.event_type.clone(),
         account: account.to_owned(),
-        livemode: head.livemode,
+        livemode: head.livemode.unwrap_or_default(),
         api_version: head.api_version.clone().unwrap_or_default(),
         created: head.created,
         source: source as i32,
@@ -165,17 +166,20 @@ pub fn bt_status(head: &ObjectHead) -> BalanceTransactionStatus {
     }
 }
 
+/// A balance transaction's envelope. Its `livemode` is `livemode`, the mode of the key that
+/// read it: the object has no such field (read from it, every live one said test).
 pub fn bt_record(
     head: &ObjectHead,
     raw: &[u8],
     account: &str,
     api_version: &str,
     source: IngestSource,
+    livemode: bool,
 ) -> BalanceTransactionRecord {
     BalanceTransactionRecord {
         balance_transaction_id: head.id.clone().unwrap_or_default(),
         account: account.to_owned(),
-        livemode: head.livemode,
+        livemode,
         observed_status: bt_status(head) as i32,
         created: head.created,
         available_on: head.available_on,

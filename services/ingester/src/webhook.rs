@@ -28,6 +28,10 @@ pub struct Endpoint {
     pub name: String,
     pub platform_account: String,
     pub verifier: WebhookVerifier,
+    /// The deployment's mode (its keys'): events of the other mode are not ingested. Stripe
+    /// sends a live Connect endpoint the test-mode events of accounts connected in both
+    /// modes, signed with the live endpoint's secret, and says to check `livemode`.
+    pub livemode: bool,
 }
 
 #[derive(Clone)]
@@ -93,6 +97,12 @@ async fn receive(
             );
         }
     };
+    if head.livemode.is_some_and(|live| live != ep.livemode) {
+        // A 2xx: Stripe would retry a refusal, and disable an endpoint that keeps failing.
+        s.metrics.webhook_other_mode();
+        tracing::debug!(event = %head.id, "webhook of the other mode (livemode) not ingested");
+        return (StatusCode::OK, "other mode: not ingested".to_owned());
+    }
     if !s.filters.accepts(Some(&head.event_type), &head.data.object) {
         return (StatusCode::OK, "filtered".to_owned());
     }

@@ -4,6 +4,8 @@
 //! connected account, against the real Kafka and PostgreSQL. A round over an unchanged world
 //! puts nothing on the topic — not even the transactions created in the cursor's second, which
 //! every poll re-reads — and a transaction that turns `available` is published again, once.
+//! A record's `livemode` is the key's mode (the object has no such field): the first world is
+//! a live one read with a live key.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -18,7 +20,9 @@ use ledgerline_ingester::publish::Publisher;
 use ledgerline_ingester::store::Store;
 use ledgerline_proto::stripe::v1::{BalanceTransactionRecord, BalanceTransactionStatus};
 use ledgerline_stripe::{ApiKey, Client, ClientConfig};
-use ledgerline_stripe_sim::http::{ClockConfig, DEFAULT_TEST_KEY, SimConfig, SimServer};
+use ledgerline_stripe_sim::http::{
+    ClockConfig, DEFAULT_LIVE_KEY, DEFAULT_TEST_KEY, SimConfig, SimServer,
+};
 use ledgerline_stripe_sim::object::{ObjectKind, SimObject};
 use ledgerline_stripe_sim::world::{World, WorldConfig};
 use prost::Message as _;
@@ -89,8 +93,13 @@ impl Model {
 }
 
 /// A stripe-sim server over `objects` with its clock stopped at `now`, and a balance-transaction
-/// poller over it writing to a fresh database and a fresh one-partition topic (returned).
-async fn poller_over(objects: Vec<SimObject>, now: i64) -> (SimServer, Ctx, Client, String) {
+/// poller over it with `key`, writing to a fresh database and a fresh one-partition topic
+/// (returned).
+async fn poller_over(
+    objects: Vec<SimObject>,
+    now: i64,
+    key: &str,
+) -> (SimServer, Ctx, Client, String) {
     let sim = SimServer::start(
         SimConfig {
             clock: ClockConfig {
@@ -126,7 +135,7 @@ async fn poller_over(objects: Vec<SimObject>, now: i64) -> (SimServer, Ctx, Clie
         filters: Arc::new(Default::default()),
         walk_buffer: DEFAULT_WALK_BUFFER,
     };
-    let mut client = ClientConfig::new(sim.base_url(), ApiKey::parse(DEFAULT_TEST_KEY).unwrap());
+    let mut client = ClientConfig::new(sim.base_url(), ApiKey::parse(key).unwrap());
     client.requests_per_sec = Some(0);
     let client = Client::new(client).unwrap();
     (sim, ctx, client, topic)
@@ -137,6 +146,7 @@ async fn unchanged_balance_transactions_are_not_republished_and_changed_ones_are
     let world = World::generate(&WorldConfig {
         connected_accounts: 1,
         days: Some(8),
+        livemode: true,
         ..WorldConfig::with_facts(57, 600)
     });
     let start = world.config.start;
@@ -172,7 +182,7 @@ async fn unchanged_balance_transactions_are_not_republished_and_changed_ones_are
         .unwrap();
     let t2 = platform_newest(t1).unwrap().1.unwrap();
     let t3 = world.truth.end + 60 * DAY;
-    let (sim, ctx, client, topic) = poller_over(world.objects, t1).await;
+    let (sim, ctx, client, topic) = poller_over(world.objects, t1, DEFAULT_LIVE_KEY).await;
     let scopes = [
         Scope {
             key: format!("default/test/{}", common::PLATFORM),
@@ -245,6 +255,11 @@ async fn unchanged_balance_transactions_are_not_republished_and_changed_ones_are
     let mut seen: HashMap<(String, String), Vec<i32>> = HashMap::new();
     for (_, v) in &records {
         let r = BalanceTransactionRecord::decode(v.as_slice()).unwrap();
+        assert!(
+            r.livemode,
+            "{} read with a live key",
+            r.balance_transaction_id
+        );
         seen.entry((r.account, r.balance_transaction_id))
             .or_default()
             .push(r.observed_status);
@@ -303,7 +318,7 @@ async fn a_pending_transaction_whose_available_on_moves_is_republished_once() {
         .unwrap();
     // Stripe holds it three more days.
     let new_available_on = old_available_on + 3 * DAY;
-    let (sim, ctx, client, topic) = poller_over(world.objects, t1).await;
+    let (sim, ctx, client, topic) = poller_over(world.objects, t1, DEFAULT_TEST_KEY).await;
     let scope = Scope {
         key: format!("default/test/{}", common::PLATFORM),
         client,

@@ -1,6 +1,8 @@
 //! Webhook receiver end to end: every rejection case answers 400 and publishes nothing; a
-//! valid delivery and a rotated pair (two `v1`) are published byte for byte; what the
-//! official `stripe` Python library signs is accepted and what it rejects is rejected.
+//! valid delivery and a rotated pair (two `v1`) are published byte for byte; an event of the
+//! other mode (a live event at this test-mode deployment, as Stripe sends a live Connect
+//! endpoint test events) is answered 200 and not published; what the official `stripe` Python
+//! library signs is accepted and what it rejects is rejected.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -144,6 +146,18 @@ async fn rejections_rotation_and_the_official_library() {
             .as_u16(),
         200
     );
+    let live = String::from_utf8(event("evt_live"))
+        .unwrap()
+        .replace(r#""livemode":false"#, r#""livemode":true"#)
+        .into_bytes();
+    let resp = post(
+        live.clone(),
+        Some(signature_header(std::slice::from_ref(&current), t, &live)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.text().await.unwrap(), "other mode: not ingested");
 
     // The official library: sign with stripe.WebhookSignature.generate_signature_header.
     let py = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/venv/bin/python");
@@ -223,6 +237,10 @@ print(verdict + " " + header)
     );
     assert!(
         metrics.contains("reason=\"stale_timestamp\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nledgerline_ingester_webhooks_other_mode_total 1\n"),
         "{metrics}"
     );
     assert_eq!(

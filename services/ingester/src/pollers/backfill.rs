@@ -48,6 +48,7 @@ impl Ctx {
                         &scope.account,
                         &api_version,
                         IngestSource::Backfill,
+                        scope.client.mode().is_live(),
                     );
                     out.push(self.publisher.balance_transaction(&rec));
                     continue;

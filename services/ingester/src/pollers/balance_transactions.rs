@@ -46,6 +46,7 @@ impl Ctx {
             &scope.account,
             &scope.client.config().stripe_version,
             source,
+            scope.client.mode().is_live(),
         );
         Some((self.publisher.balance_transaction(&rec), head))
     }
