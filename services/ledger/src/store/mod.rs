@@ -121,7 +121,11 @@ pub trait ReadFacts: Send {
 /// [`WriteTx::commit`] no other writer of the same store commits. Dropping it without
 /// committing rolls everything back.
 pub trait WriteTx: ReadFacts {
-    /// The transaction's time: the `recorded_at` of what it writes.
+    /// The transaction's time: the `recorded_at` of what it writes. Read under the writer lock,
+    /// and later than every stored entry's (by a microsecond at least), so recorded times
+    /// follow the recording order whatever the clock does (a writer that began before another
+    /// but waited longer for the lock, a clock stepped back): the entries recorded by any time
+    /// are the books as they stood after some batch, never a mix.
     fn now(&mut self) -> impl Future<Output = Result<DateTime<Utc>, Error>> + Send;
     /// The offsets `group` has folded so far.
     fn offsets(&mut self, group: &str) -> impl Future<Output = Result<Offsets, Error>> + Send;

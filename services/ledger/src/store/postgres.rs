@@ -492,9 +492,15 @@ impl ReadFacts for PgSnapshot {
 
 impl WriteTx for PgWrite {
     async fn now(&mut self) -> Result<DateTime<Utc>, Error> {
-        Ok(sqlx::query_scalar("SELECT now()")
-            .fetch_one(&mut *self.tx)
-            .await?)
+        // Not now(): that is when the transaction began, before it waited for the lock.
+        Ok(sqlx::query_scalar(
+            "SELECT greatest(clock_timestamp(), \
+               (SELECT e.recorded_at + interval '1 microsecond' FROM ledger_entry_meta m \
+                  JOIN journal_entries e ON e.entry_id = m.entry_id \
+                 ORDER BY m.recorded_seq DESC LIMIT 1))",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?)
     }
 
     async fn offsets(&mut self, group: &str) -> Result<Offsets, Error> {

@@ -89,7 +89,15 @@ impl ReadFacts for SqliteSnapshot {
 impl WriteTx for SqliteWrite {
     async fn now(&mut self) -> Result<DateTime<Utc>, Error> {
         // Microsecond precision, like PostgreSQL's timestamptz.
-        Ok(from_micros(micros(Utc::now())))
+        let last: Option<i64> = sqlx::query_scalar(
+            "SELECT e.recorded_at FROM ledger_entry_meta m \
+               JOIN journal_entries e ON e.entry_id = m.entry_id \
+              ORDER BY m.recorded_seq DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let clock = micros(Utc::now());
+        Ok(from_micros(last.map_or(clock, |l| clock.max(l + 1))))
     }
 
     async fn offsets(&mut self, group: &str) -> Result<Offsets, Error> {
