@@ -26,6 +26,10 @@ pub const ENTRY_ID_NAMESPACE: Uuid = Uuid::from_bytes([
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The latest time an entry may take effect: 9999-12-31T23:59:59Z, the end of what every
+    /// store of the journal (and protobuf's `Timestamp`) can hold.
+    pub const LATEST: Timestamp = Timestamp(253_402_300_799);
+
     /// From Unix seconds.
     pub const fn from_unix(seconds: i64) -> Self {
         Self(seconds)
@@ -139,6 +143,16 @@ pub enum EntryError {
     /// Sums overflow.
     #[error(transparent)]
     Money(#[from] MoneyError),
+    /// A time before 1970 or after [`Timestamp::LATEST`]: no Stripe fact has one, and no store
+    /// could keep it.
+    #[error(
+        "effective time {effective_at} is not one Stripe could have written (Unix seconds from \
+         1970 to the year 9999)"
+    )]
+    ImpossibleTime {
+        /// The time the fact gave.
+        effective_at: Timestamp,
+    },
 }
 
 /// A balanced journal entry.
@@ -188,6 +202,9 @@ impl JournalEntry {
         } = draft;
         if lines.is_empty() {
             return Err(EntryError::Empty);
+        }
+        if !(0..=Timestamp::LATEST.unix()).contains(&effective_at.unix()) {
+            return Err(EntryError::ImpossibleTime { effective_at });
         }
         // Most entries have one currency: sum it without allocating.
         let first = lines[0].amount.currency();
@@ -435,5 +452,29 @@ mod tests {
             ]))
             .is_ok()
         );
+    }
+
+    #[test]
+    fn times_no_store_can_hold_are_refused() {
+        let at = |seconds| {
+            JournalEntry::new(EntryDraft {
+                effective_at: Timestamp::from_unix(seconds),
+                ..draft(vec![
+                    Line::new(Account::Bank, usd(100)),
+                    Line::new(Account::BankInTransit, usd(-100)),
+                ])
+            })
+        };
+        for fine in [0, 1_767_225_600, Timestamp::LATEST.unix()] {
+            assert!(at(fine).is_ok(), "{fine}");
+        }
+        for impossible in [-1, Timestamp::LATEST.unix() + 1, 1_000_000_000_000_000] {
+            assert_eq!(
+                at(impossible),
+                Err(EntryError::ImpossibleTime {
+                    effective_at: Timestamp::from_unix(impossible)
+                })
+            );
+        }
     }
 }

@@ -1,0 +1,95 @@
+//! A fact whose time no calendar the stores keep can hold (Stripe writes Unix seconds; these
+//! are ~31.7 million years away, or before 1970) goes to the dead-letter topic with the reason,
+//! on both stores. Before, the ledger stored its entries at 1970-01-01 (the conversion's
+//! fallback): the books were misdated, and chain verification, recomputing the digest from the
+//! stored time, reported the entry as changed by hand.
+#![allow(clippy::unwrap_used)]
+
+mod ledger_support;
+
+use ledger_support::*;
+use ledgerline_bus::EmbeddedLog;
+use ledgerline_bus::topics::DLQ_REASON_HEADER;
+use ledgerline_ledger::consumer::fold_and_commit;
+use ledgerline_ledger::engine::{Engine, InRecord, TopicKind};
+use ledgerline_ledger::store::{PgStore, SqliteStore, Store};
+use ledgerline_proto::stripe::v1::BalanceTransactionRecord;
+use prost::Message as _;
+
+fn charge_bt(id: &str, created: i64) -> InRecord {
+    let raw = format!(
+        r#"{{"id":"{id}","object":"balance_transaction","amount":1000,"available_on":{created},
+        "created":{created},"currency":"usd","exchange_rate":null,"fee":59,"net":941,
+        "fee_details":[{{"amount":59,"application":null,"currency":"usd","description":"Stripe processing fees","type":"stripe_fee"}}],
+        "reporting_category":"charge","source":"ch_{id}","status":"pending","type":"charge"}}"#
+    );
+    let record = BalanceTransactionRecord {
+        balance_transaction_id: id.into(),
+        account: PLATFORM.into(),
+        raw_json: raw.into_bytes(),
+        ..Default::default()
+    };
+    InRecord {
+        topic: "bts".into(),
+        kind: TopicKind::BalanceTransactions,
+        partition: 0,
+        offset: 0,
+        key: Some(format!("{PLATFORM}/{id}").into_bytes()),
+        payload: Some(record.encode_to_vec()),
+    }
+}
+
+async fn impossible_times_are_dead_letters<S: Store>(store: S) {
+    let dlq = EmbeddedLog::in_memory(1);
+    let mut engine = Engine::new();
+    let mut batch = vec![
+        charge_bt("txn_far", 1_000_000_000_000_000),
+        charge_bt("txn_before_1970", -86_400),
+        charge_bt("txn_fine", 1_767_225_600),
+    ];
+    for (offset, r) in (0..).zip(&mut batch) {
+        r.offset = offset;
+    }
+    let report = fold_and_commit(&store, &mut engine, &dlq, "g", &batch)
+        .await
+        .unwrap();
+    assert_eq!((report.dead_letters, report.facts), (2, 1), "{report:?}");
+    let reasons: Vec<String> = dlq
+        .read("bts.dlq", 0, 0)
+        .iter()
+        .map(|r| String::from_utf8(r.header(DLQ_REASON_HEADER).unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 2);
+    for (reason, time) in reasons.iter().zip(["@1000000000000000", "@-86400"]) {
+        assert!(
+            reason.contains(&format!(
+                "effective time {time} is not one Stripe could have written"
+            )),
+            "{reason}"
+        );
+    }
+    let stored = store.stored_entries().await.unwrap();
+    assert!(!stored.is_empty());
+    assert!(
+        stored.iter().all(|e| e.source_id.starts_with("txn_fine")),
+        "{stored:?}"
+    );
+    assert!(store.verify_chain().await.unwrap().ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_times_are_dead_letters_in_postgresql() {
+    let (_pool, url) = fresh_db("impossible_time").await;
+    impossible_times_are_dead_letters(PgStore::connect(&url).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_times_are_dead_letters_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    impossible_times_are_dead_letters(
+        SqliteStore::open(&dir.path().join("l.sqlite"))
+            .await
+            .unwrap(),
+    )
+    .await;
+}
