@@ -130,6 +130,16 @@ pub enum Account {
 }
 
 impl Account {
+    /// The Stripe id an account name embeds (a customer's, a connected account's, a fee
+    /// type's), or "" for the fixed accounts.
+    pub fn id_part(&self) -> &str {
+        match self {
+            Self::Receivable(id) | Self::CustomerCredit(id) | Self::Connect(id) => id,
+            Self::StripeFees(fee) => fee.as_str(),
+            _ => "",
+        }
+    }
+
     /// The class (first segment of the name).
     pub fn class(&self) -> AccountClass {
         use Account::*;

@@ -66,6 +66,15 @@ pub enum ParseError {
         /// What does not add up.
         reason: String,
     },
+    /// A value no store of the journal can keep as it is: text with a NUL character (Stripe
+    /// never writes one; PostgreSQL's `text` refuses it), or a time before 1970 or after 9999.
+    #[error("{id:?}: {reason}")]
+    Unstorable {
+        /// The fact's id.
+        id: String,
+        /// Which value, and why.
+        reason: String,
+    },
 }
 
 impl From<serde_json::Error> for ParseError {

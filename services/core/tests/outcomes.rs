@@ -70,6 +70,81 @@ fn malformed_and_impossible_facts_are_typed_errors() {
     assert!(l.entries().is_empty(), "errors leave the journal unchanged");
 }
 
+/// Text or a time no store can keep is refused with the fact, wherever the posting carries
+/// it: in an entry, in a join a later fact derives an entry from, in a waiting entry.
+#[test]
+fn values_no_store_can_keep_are_refused_with_the_fact() {
+    let unstorable = |raw: &[u8]| match Ledger::new().apply(PLATFORM, raw) {
+        Err(PostError::Parse(ParseError::Unstorable { reason, .. })) => reason,
+        // An entry of its own at that time is refused as it is built.
+        Err(e @ PostError::Entry { .. }) => e.to_string(),
+        other => panic!("not refused: {other:?}"),
+    };
+    // A NUL in the id, and in the customer an invoice joins a later payment to.
+    let nul_id = bt(
+        "txn_1\u{0}",
+        "charge",
+        "charge",
+        "usd",
+        100,
+        0,
+        1,
+        1,
+        true,
+        "ch_1",
+    );
+    assert!(unstorable(&nul_id).starts_with("the id holds a NUL character"));
+    let nul_customer = event(
+        "evt_1",
+        "invoice.finalized",
+        5,
+        invoice("in_1", "cus_\u{0}", "usd", 500, 0, 5),
+    );
+    assert!(unstorable(&nul_customer).contains("holds a NUL character"));
+    // A settlement time the derived entry could not take, and a waiting entry's time.
+    let far = 1_000_000_000_000_000;
+    let cash = bt(
+        "txn_2", "charge", "charge", "usd", 100, 0, far, far, true, "ch_2",
+    );
+    assert!(
+        unstorable(&cash).contains("is not one Stripe could have written"),
+        "{}",
+        unstorable(&cash)
+    );
+    let waiting = event(
+        "evt_p",
+        "invoice_payment.paid",
+        10,
+        invoice_payment(
+            "inpay_1",
+            "in_9",
+            "usd",
+            500,
+            json!({"type": "payment_record", "payment_record": "pr_1"}),
+            -5,
+        ),
+    );
+    assert!(
+        unstorable(&waiting).starts_with("an entry's effective time @-5 is not one"),
+        "{}",
+        unstorable(&waiting)
+    );
+    // Times at both ends of what the stores hold are fine.
+    let ok = bt(
+        "txn_3",
+        "charge",
+        "charge",
+        "usd",
+        100,
+        0,
+        0,
+        253_402_300_799,
+        true,
+        "ch_3",
+    );
+    assert!(Ledger::new().apply(PLATFORM, &ok).is_ok());
+}
+
 #[test]
 fn same_id_with_other_content_is_a_conflict_not_an_overwrite() {
     let mut l = Ledger::new();

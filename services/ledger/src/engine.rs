@@ -182,6 +182,11 @@ pub fn decode(kind: TopicKind, payload: Option<&[u8]>) -> Result<(String, Vec<u8
     if account.is_empty() {
         return Err("envelope has no account".into());
     }
+    if account.contains('\0') {
+        return Err(
+            "envelope's account holds a NUL character (\\u0000), which no store can keep".into(),
+        );
+    }
     if raw.is_empty() {
         return Err("envelope has no raw_json".into());
     }

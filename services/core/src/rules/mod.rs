@@ -210,15 +210,103 @@ pub fn post(account: &str, fact: &Fact<'_>) -> Result<Posting, PostError> {
         Fact::BalanceTransaction(bt) => {
             let mut out = Posting::new(account, &bt.id);
             balance_transaction::post(bt, &mut out)?;
+            check_storable(&out)?;
             Ok(out)
         }
         Fact::Event(ev) => {
             let ledger = ev.account.as_deref().unwrap_or(account);
             let mut out = Posting::new(ledger, &ev.id);
             post_event(ev, &mut out)?;
+            check_storable(&out)?;
             Ok(out)
         }
     }
+}
+
+/// Refuses a posting that carries text or a time no store can keep (see
+/// [`ParseError::Unstorable`]), whether in its entries or in what a later fact derives entries
+/// from (the waiting entries, the links' times): the fact is refused whole, before the journal
+/// sees any of it, instead of stopping the ledger at the database on every retry or dropping a
+/// derived entry later.
+fn check_storable(p: &Posting) -> Result<(), PostError> {
+    // Cheap where nothing is wrong (every fact): no allocation until something is.
+    let mut nul: Option<&'static str> = None;
+    let mut text = |what: &'static str, t: &str| {
+        if nul.is_none() && t.contains('\0') {
+            nul = Some(what);
+        }
+    };
+    let mut bad_time: Option<(&'static str, Timestamp)> = None;
+    let mut time = |what: &'static str, t: Timestamp| {
+        if bad_time.is_none() && !(0..=Timestamp::LATEST.unix()).contains(&t.unix()) {
+            bad_time = Some((what, t));
+        }
+    };
+    text("the ledger", &p.ledger);
+    text("the id", &p.fact_id);
+    for e in &p.entries {
+        text("an entry's source", e.source());
+        text("an entry's memo", e.memo().unwrap_or_default());
+        for l in e.lines() {
+            text("an account", l.account().id_part());
+        }
+    }
+    for a in &p.awaiting {
+        text("an invoice", &a.invoice);
+        text("an entry's source", &a.source);
+        text("an account", a.debit.id_part());
+        text("an entry's memo", a.memo.as_deref().unwrap_or_default());
+        time("an entry's effective time", a.effective_at);
+    }
+    for link in &p.links {
+        match link {
+            Link::InvoiceCustomer { invoice, customer } => {
+                text("an invoice", invoice);
+                text("a customer", customer);
+            }
+            Link::Cash { key, at, .. } => {
+                text("a settled charge or refund", key);
+                time("a settlement's time", *at);
+            }
+            Link::Claim { key, claim, at, .. } => {
+                text("a claimed charge or refund", key);
+                text("a claiming document", claim);
+                time("a claim's time", *at);
+            }
+            Link::Alias {
+                payment_intent,
+                charge,
+            } => {
+                text("a PaymentIntent", payment_intent);
+                text("a charge", charge);
+            }
+            Link::Availability {
+                txn, available_on, ..
+            } => {
+                text("a balance transaction", txn);
+                time("an available_on", *available_on);
+            }
+            Link::PayoutPaid { payout } => text("a payout", payout),
+            Link::PayoutFailed { payout, at } => {
+                text("a payout", payout);
+                time("a payout's failure time", *at);
+            }
+        }
+    }
+    let reason = match (nul, bad_time) {
+        (Some(what), _) => format!(
+            "{what} holds a NUL character (\\u0000), which Stripe never writes and no store can keep"
+        ),
+        (None, Some((what, at))) => format!(
+            "{what} {at} is not one Stripe could have written (Unix seconds from 1970 to the \
+             year 9999)"
+        ),
+        (None, None) => return Ok(()),
+    };
+    Err(PostError::Parse(ParseError::Unstorable {
+        id: p.fact_id.to_string(),
+        reason,
+    }))
 }
 
 /// Event types whose rule reads the whole `data.object` (the arms of [`post_event`] that

@@ -1,8 +1,12 @@
-//! A fact whose time no calendar the stores keep can hold (Stripe writes Unix seconds; these
-//! are ~31.7 million years away, or before 1970) goes to the dead-letter topic with the reason,
-//! on both stores. Before, the ledger stored its entries at 1970-01-01 (the conversion's
-//! fallback): the books were misdated, and chain verification, recomputing the digest from the
-//! stored time, reported the entry as changed by hand.
+//! Facts with values no store can keep go to the dead-letter topic with the reason, on both
+//! stores, and the rest of the batch is folded:
+//! - a time no calendar the stores keep can hold (Stripe writes Unix seconds; these are ~31.7
+//!   million years away, or before 1970). Before, the ledger stored its entries at 1970-01-01
+//!   (the conversion's fallback): the books were misdated, and chain verification, recomputing
+//!   the digest from the stored time, reported the entry as changed by hand;
+//! - text with a NUL character, in the fact or in its envelope's account. Before, PostgreSQL
+//!   refused the batch (`invalid byte sequence for encoding "UTF8": 0x00`) at every retry and
+//!   every restart: the ledger stopped on that record for good.
 #![allow(clippy::unwrap_used)]
 
 mod ledger_support;
@@ -17,6 +21,10 @@ use ledgerline_proto::stripe::v1::BalanceTransactionRecord;
 use prost::Message as _;
 
 fn charge_bt(id: &str, created: i64) -> InRecord {
+    charge_bt_of(PLATFORM, id, created)
+}
+
+fn charge_bt_of(account: &str, id: &str, created: i64) -> InRecord {
     let raw = format!(
         r#"{{"id":"{id}","object":"balance_transaction","amount":1000,"available_on":{created},
         "created":{created},"currency":"usd","exchange_rate":null,"fee":59,"net":941,
@@ -25,7 +33,7 @@ fn charge_bt(id: &str, created: i64) -> InRecord {
     );
     let record = BalanceTransactionRecord {
         balance_transaction_id: id.into(),
-        account: PLATFORM.into(),
+        account: account.into(),
         raw_json: raw.into_bytes(),
         ..Default::default()
     };
@@ -39,12 +47,14 @@ fn charge_bt(id: &str, created: i64) -> InRecord {
     }
 }
 
-async fn impossible_times_are_dead_letters<S: Store>(store: S) {
+async fn unstorable_facts_are_dead_letters<S: Store>(store: S) {
     let dlq = EmbeddedLog::in_memory(1);
     let mut engine = Engine::new();
     let mut batch = vec![
         charge_bt("txn_far", 1_000_000_000_000_000),
         charge_bt("txn_before_1970", -86_400),
+        charge_bt("txn_nul\\u0000", 1_767_225_600),
+        charge_bt_of("acct_\0nul", "txn_nul_account", 1_767_225_600),
         charge_bt("txn_fine", 1_767_225_600),
     ];
     for (offset, r) in (0..).zip(&mut batch) {
@@ -53,13 +63,13 @@ async fn impossible_times_are_dead_letters<S: Store>(store: S) {
     let report = fold_and_commit(&store, &mut engine, &dlq, "g", &batch)
         .await
         .unwrap();
-    assert_eq!((report.dead_letters, report.facts), (2, 1), "{report:?}");
+    assert_eq!((report.dead_letters, report.facts), (4, 1), "{report:?}");
     let reasons: Vec<String> = dlq
         .read("bts.dlq", 0, 0)
         .iter()
         .map(|r| String::from_utf8(r.header(DLQ_REASON_HEADER).unwrap().to_vec()).unwrap())
         .collect();
-    assert_eq!(reasons.len(), 2);
+    assert_eq!(reasons.len(), 4);
     for (reason, time) in reasons.iter().zip(["@1000000000000000", "@-86400"]) {
         assert!(
             reason.contains(&format!(
@@ -68,6 +78,16 @@ async fn impossible_times_are_dead_letters<S: Store>(store: S) {
             "{reason}"
         );
     }
+    assert!(
+        reasons[2].contains("the id holds a NUL character"),
+        "{}",
+        reasons[2]
+    );
+    assert!(
+        reasons[3].starts_with("envelope's account holds a NUL character"),
+        "{}",
+        reasons[3]
+    );
     let stored = store.stored_entries().await.unwrap();
     assert!(!stored.is_empty());
     assert!(
@@ -78,15 +98,15 @@ async fn impossible_times_are_dead_letters<S: Store>(store: S) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn impossible_times_are_dead_letters_in_postgresql() {
-    let (_pool, url) = fresh_db("impossible_time").await;
-    impossible_times_are_dead_letters(PgStore::connect(&url).await.unwrap()).await;
+async fn unstorable_facts_are_dead_letters_in_postgresql() {
+    let (_pool, url) = fresh_db("unstorable").await;
+    unstorable_facts_are_dead_letters(PgStore::connect(&url).await.unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn impossible_times_are_dead_letters_in_sqlite() {
+async fn unstorable_facts_are_dead_letters_in_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    impossible_times_are_dead_letters(
+    unstorable_facts_are_dead_letters(
         SqliteStore::open(&dir.path().join("l.sqlite"))
             .await
             .unwrap(),
