@@ -30,6 +30,7 @@ const OTHER: &str = "cli-other-secret-91bc";
 fn remote_args(addr: std::net::SocketAddr) -> RemoteArgs {
     RemoteArgs {
         addr: addr.to_string(),
+        ca_cert: None,
     }
 }
 

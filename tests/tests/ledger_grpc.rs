@@ -340,6 +340,7 @@ async fn auditors_query_the_books_over_grpc() {
         ledgerline_ledger::PgStore::new(gone),
         vec![("aud-token".into(), Role::Auditor)],
         listener,
+        None,
         server_stop.clone(),
     ));
     let mut unreachable = LedgerQueryClient::new(

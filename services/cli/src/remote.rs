@@ -5,7 +5,7 @@ use ledgerline_proto::ledger::v1::ledger_query_client::LedgerQueryClient;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status};
 
 use crate::Error;
@@ -75,9 +75,14 @@ pub type Client = LedgerQueryClient<InterceptedService<Channel, Auth>>;
 /// The `--addr` every query subcommand takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RemoteArgs {
-    /// The ledger's gRPC address (`host:port` or `http://host:port`).
+    /// The ledger's gRPC address (`host:port`, `http://host:port`, or `https://host:port` for a
+    /// ledger that serves TLS).
     #[arg(long, env = "LEDGERLINE_ADDR", hide_env_values = true, default_value = DEFAULT_ADDR)]
     pub addr: String,
+    /// For an `https://` address: the PEM file of the CA that signed the ledger's certificate
+    /// (default: the public web's CAs, Mozilla's list).
+    #[arg(long, env = "LEDGERLINE_CA_CERT", hide_env_values = true)]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 /// A connected ledger.
@@ -85,38 +90,62 @@ pub struct RemoteArgs {
 pub struct Remote {
     addr: String,
     has_token: bool,
+    /// Plain HTTP/2 (`http://`): a connection cut below gRPC may be a ledger serving TLS.
+    plain: bool,
     client: Client,
 }
 
 impl Remote {
-    /// Connects to `addr` (plain HTTP/2; TLS is not supported yet).
+    /// Connects to `addr`: plain HTTP/2, or TLS for an `https://` address, trusting the public
+    /// web's CAs.
     pub async fn connect(addr: &str, token: Option<Token>) -> Result<Remote, Error> {
+        Remote::connect_trusting(addr, token, None).await
+    }
+
+    /// [`Remote::connect`], trusting only the CA in `ca_pem` (PEM) for an `https://` address.
+    pub async fn connect_trusting(
+        addr: &str,
+        token: Option<Token>,
+        ca_pem: Option<Vec<u8>>,
+    ) -> Result<Remote, Error> {
         let uri = if addr.contains("://") {
             addr.to_owned()
         } else {
             format!("http://{addr}")
         };
-        if uri.starts_with("https://") {
+        let tls = uri.starts_with("https://");
+        if ca_pem.is_some() && !tls {
             return Err(Error::Usage(format!(
-                "--addr {addr}: TLS is not supported yet; use http:// (e.g. through a local tunnel)"
+                "--ca-cert is for a ledger that serves TLS: use an https:// address, not {addr}"
             )));
         }
-        let endpoint = Endpoint::from_shared(uri).map_err(|e| Error::Connect {
+        let mut endpoint = Endpoint::from_shared(uri).map_err(|e| Error::Connect {
             addr: addr.to_owned(),
             reason: format!("not a valid address ({e})"),
         })?;
+        if tls {
+            let config = match ca_pem {
+                Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)),
+                None => ClientTlsConfig::new().with_webpki_roots(),
+            };
+            endpoint = endpoint.tls_config(config).map_err(|e| Error::Connect {
+                addr: addr.to_owned(),
+                reason: format!("TLS cannot be set up ({})", source_chain(&e)),
+            })?;
+        }
         let channel = endpoint
             .connect_timeout(std::time::Duration::from_secs(10))
             .connect()
             .await
             .map_err(|e| Error::Connect {
                 addr: addr.to_owned(),
-                reason: source_chain(&e),
+                reason: connect_failure(&e, tls),
             })?;
         let has_token = token.is_some();
         Ok(Remote {
             addr: addr.to_owned(),
             has_token,
+            plain: !tls,
             client: LedgerQueryClient::with_interceptor(channel, Auth(token))
                 // Large pages and raw facts.
                 .max_decoding_message_size(64 << 20),
@@ -125,12 +154,27 @@ impl Remote {
 
     /// Connects as `args` say, with the token from the environment.
     pub async fn from_args(args: &RemoteArgs) -> Result<Remote, Error> {
-        Remote::connect(&args.addr, Token::from_env()?).await
+        let ca = match &args.ca_cert {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                Error::Usage(format!("cannot read --ca-cert {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
+        Remote::connect_trusting(&args.addr, Token::from_env()?, ca).await
     }
 
     /// A clone of the client (cheap: it shares the channel).
     pub fn client(&self) -> Client {
         self.client.clone()
+    }
+
+    /// For a plain address, the hint that the ledger may be serving TLS.
+    fn tls_hint(&self) -> &'static str {
+        if self.plain {
+            " (a ledger that serves TLS needs an https:// address)"
+        } else {
+            ""
+        }
     }
 
     /// The error for a status the ledger answered `rpc` with.
@@ -149,8 +193,14 @@ impl Remote {
             Code::InvalidArgument => format!("the ledger refused the request: {detail}"),
             Code::NotFound => format!("not found: {detail}"),
             Code::Unavailable => format!(
-                "the ledger at {} is unavailable ({detail}): is it running and reachable? retry, or check --addr",
-                self.addr
+                "the ledger at {} is unavailable ({detail}): is it running and reachable? retry, or check --addr{}",
+                self.addr,
+                self.tls_hint()
+            ),
+            Code::Cancelled => format!(
+                "the call to the ledger at {} was cut off ({detail}): retry, or check --addr{}",
+                self.addr,
+                self.tls_hint()
             ),
             Code::DeadlineExceeded => format!(
                 "the ledger at {} did not answer {rpc} in time: retry, or narrow the query",
@@ -163,6 +213,12 @@ impl Remote {
             Code::ResourceExhausted => {
                 format!("the answer to {rpc} is too large ({detail}): narrow the query or page it")
             }
+            Code::Unknown | Code::Internal if broke_below_grpc(detail) => format!(
+                "the connection to the ledger at {} failed ({detail}): is it running and reachable \
+                 at --addr?{}",
+                self.addr,
+                self.tls_hint()
+            ),
             Code::Internal | Code::Unknown | Code::DataLoss => format!(
                 "the ledger failed on {rpc} ({detail}): retry later, or check the ledger's logs"
             ),
@@ -172,6 +228,37 @@ impl Remote {
             code: s.code(),
             message,
         }
+    }
+}
+
+/// Whether tonic's status is a connection that broke below gRPC (HTTP/2 or the transport: the
+/// server speaks TLS to a plain client, a proxy cut it), which a ledger never answers itself.
+fn broke_below_grpc(detail: &str) -> bool {
+    [
+        "transport error",
+        "h2 protocol error",
+        "http2 error",
+        "connection reset",
+    ]
+    .iter()
+    .any(|m| detail.contains(m))
+}
+
+/// Why a connection failed, with what to do when it is TLS's doing.
+fn connect_failure(e: &dyn std::error::Error, tls: bool) -> String {
+    let chain = source_chain(e);
+    if !tls {
+        return format!("{chain} (a ledger that serves TLS needs an https:// address)");
+    }
+    let lower = chain.to_lowercase();
+    if lower.contains("certificate") || lower.contains("unknownissuer") {
+        format!(
+            "{chain}: the ledger's certificate is not trusted, or not for this host; give the CA \
+             that signed it with --ca-cert (or LEDGERLINE_CA_CERT), and an address its \
+             certificate names"
+        )
+    } else {
+        chain
     }
 }
 

@@ -411,11 +411,12 @@ mod subtle_eq {
     }
 }
 
-/// Serves until `shutdown`.
+/// Serves until `shutdown`, over TLS when `tls` is given.
 pub async fn serve<S: Store>(
     store: S,
     tokens: Vec<(String, Role)>,
     listener: tokio::net::TcpListener,
+    tls: Option<crate::tls::GrpcTls>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -438,7 +439,13 @@ pub async fn serve<S: Store>(
     let query = LedgerQueryServer::with_interceptor(Query::new(store), move |req: Request<()>| {
         authorize(&tokens, &req).map(|_| req)
     });
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server
+            .tls_config(tls.server_config())
+            .map_err(|e| Error::Tls(format!("{e}: check the certificate and key files")))?;
+    }
+    server
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -26,6 +26,7 @@ pub mod raw;
 pub mod rebuild;
 pub mod rules;
 pub mod store;
+pub mod tls;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -56,6 +57,9 @@ pub enum Error {
     Grpc(#[from] tonic::transport::Error),
     #[error("gRPC reflection: {0}")]
     Reflection(String),
+    /// The gRPC API's TLS identity cannot be used; the message says which file and why.
+    #[error("gRPC TLS: {0}")]
+    Tls(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     #[error("task: {0}")]
@@ -220,6 +224,10 @@ pub struct Config {
     pub build_cells: bool,
     /// gRPC listen address (port 0 picks one).
     pub grpc_addr: SocketAddr,
+    /// Serve gRPC over TLS with this identity; `None`: plain HTTP/2, for a ledger reachable
+    /// only from its own host or behind a proxy that terminates TLS (bearer tokens travel in
+    /// every request).
+    pub grpc_tls: Option<tls::GrpcTls>,
     /// Where `GET /metrics` is served ([`metrics`]; port 0 picks one); `None`: not served.
     pub metrics_addr: Option<SocketAddr>,
     /// Bearer tokens and their roles.
@@ -241,6 +249,7 @@ impl Config {
             publish: true,
             build_cells: true,
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            grpc_tls: None,
             metrics_addr: None,
             tokens: Vec::new(),
             raw_dictionary_samples: raw::DICTIONARY_SAMPLES,
@@ -349,6 +358,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         store,
         config.tokens.clone(),
         listener,
+        config.grpc_tls.clone(),
         shutdown.clone(),
     ));
     let task = supervise(tasks, shutdown.clone());
@@ -449,6 +459,7 @@ pub async fn start_embedded(
             store,
             config.tokens.clone(),
             listener,
+            None,
             shutdown.clone(),
         ));
     }

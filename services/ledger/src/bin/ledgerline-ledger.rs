@@ -53,6 +53,24 @@ struct Args {
         default_value = "127.0.0.1:50051"
     )]
     grpc_addr: SocketAddr,
+    /// Serve gRPC over TLS: the PEM file of the server's certificate chain (leaf first), with
+    /// --grpc-tls-key. Without them gRPC is plain HTTP/2: fine on loopback or behind a proxy
+    /// that terminates TLS, not across a network (bearer tokens travel in every request).
+    #[arg(
+        long,
+        env = "LEDGERLINE_GRPC_TLS_CERT",
+        hide_env_values = true,
+        requires = "grpc_tls_key"
+    )]
+    grpc_tls_cert: Option<std::path::PathBuf>,
+    /// The PEM file of that certificate's private key.
+    #[arg(
+        long,
+        env = "LEDGERLINE_GRPC_TLS_KEY",
+        hide_env_values = true,
+        requires = "grpc_tls_cert"
+    )]
+    grpc_tls_key: Option<std::path::PathBuf>,
     /// Where `GET /metrics` (Prometheus text) is served; `off` serves none.
     #[arg(
         long,
@@ -298,6 +316,7 @@ async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
     let mut config = Config::new(database_url, kafka);
+    config.grpc_tls = grpc_tls(&args)?;
     config.partitions = args.partitions;
     config.raw_dictionary_samples = args.raw_dictionary_samples;
     config.topics = Topics::with_prefix(args.topic_prefix);
@@ -310,8 +329,35 @@ async fn serve(
         })?),
     };
     config.tokens = parse_tokens(&args.tokens)?;
+    if config.grpc_tls.is_none() && !args.grpc_addr.ip().is_loopback() {
+        tracing::warn!(
+            addr = %args.grpc_addr,
+            "gRPC is served without TLS beyond loopback: bearer tokens and the books travel in \
+             clear; set LEDGERLINE_GRPC_TLS_CERT and LEDGERLINE_GRPC_TLS_KEY, or terminate TLS \
+             in front of it"
+        );
+    }
     ledgerline_ledger::run(config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The gRPC TLS identity from the files the arguments name, if any.
+fn grpc_tls(args: &Args) -> anyhow::Result<Option<ledgerline_ledger::tls::GrpcTls>> {
+    let (Some(cert), Some(key)) = (&args.grpc_tls_cert, &args.grpc_tls_key) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the gRPC TLS {what} file {}: {e}",
+                path.display()
+            )
+        })
+    };
+    Ok(Some(ledgerline_ledger::tls::GrpcTls::from_pem(
+        read(cert, "certificate")?,
+        read(key, "key")?,
+    )?))
 }
 
 /// `token=role` entries. A malformed entry stops the start (dropping it would leave its holder
