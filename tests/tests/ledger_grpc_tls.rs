@@ -175,3 +175,46 @@ fn a_file_that_is_not_a_certificate_or_key_is_refused_naming_which() {
     let tls = GrpcTls::from_pem(chain_pem.into_bytes(), key_pem.into_bytes()).unwrap();
     assert!(!format!("{tls:?}").contains("PRIVATE KEY"));
 }
+
+/// The binary: a certificate without its key is a usage error; files that cannot be read or
+/// are not PEM stop the start (exit 2) before anything connects, naming which file.
+#[test]
+fn the_binary_refuses_tls_files_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, chain_pem, key_pem) = pki();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate: s3cr3t").unwrap();
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, key_pem).unwrap();
+    let chain = dir.path().join("chain.pem");
+    std::fs::write(&chain, chain_pem).unwrap();
+    let missing = dir.path().join("missing.pem");
+    let run = |cert: &std::path::Path, key: Option<&std::path::Path>| {
+        let mut cmd = Command::new(ledger_binary());
+        cmd.env("DATABASE_URL", "postgres://127.0.0.1:1/nowhere")
+            .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+            .env_remove("LEDGERLINE_GRPC_TLS_KEY")
+            .env("LEDGERLINE_GRPC_TLS_CERT", cert);
+        if let Some(key) = key {
+            cmd.env("LEDGERLINE_GRPC_TLS_KEY", key);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, said) = run(&chain, None);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("--grpc-tls-key"), "{said}");
+    let (code, said) = run(&garbage, Some(&key));
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("the certificate file holds no"), "{said}");
+    assert!(!said.contains("s3cr3t"), "{said}");
+    let (code, said) = run(&missing, Some(&key));
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("cannot read the gRPC TLS certificate file") && said.contains("missing.pem"),
+        "{said}"
+    );
+}
