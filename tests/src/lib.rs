@@ -25,6 +25,22 @@ fn required_env(name: &str) -> String {
     }
 }
 
+/// grpcurl, which `scripts/install-deps` installs into the cache (`LEDGERLINE_CACHE_DIR`, or
+/// `.cache` of the checkout).
+pub fn grpcurl_binary() -> std::path::PathBuf {
+    let cache = std::env::var("LEDGERLINE_CACHE_DIR").map_or_else(
+        |_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache"),
+        std::path::PathBuf::from,
+    );
+    let bin = cache.join("bin/grpcurl");
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/install-deps",
+        bin.display()
+    );
+    bin
+}
+
 /// `KAFKA_BOOTSTRAP_SERVERS` of the running test broker.
 pub fn kafka_bootstrap_servers() -> String {
     required_env("KAFKA_BOOTSTRAP_SERVERS")

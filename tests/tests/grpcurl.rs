@@ -8,7 +8,6 @@
 mod ledger_support;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -16,26 +15,12 @@ use ledger_support::*;
 use ledgerline_bus::Topics;
 use ledgerline_core::Account;
 use ledgerline_ledger::Role;
-use ledgerline_tests::unique_name;
+use ledgerline_tests::{grpcurl_binary, unique_name};
 use serde_json::{Value, json};
 
 const SERVICE: &str = "ledgerline.ledger.v1.LedgerQuery";
 const AUDITOR: &str = "grpcurl-auditor-token";
 const OTHER: &str = "grpcurl-other-token";
-
-fn grpcurl_binary() -> PathBuf {
-    let cache = std::env::var("LEDGERLINE_CACHE_DIR").map_or_else(
-        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache"),
-        PathBuf::from,
-    );
-    let bin = cache.join("bin/grpcurl");
-    assert!(
-        bin.exists(),
-        "{} is missing: run scripts/install-deps",
-        bin.display()
-    );
-    bin
-}
 
 struct Out {
     ok: bool,

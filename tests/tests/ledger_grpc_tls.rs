@@ -43,16 +43,7 @@ fn pki() -> (String, String, String) {
 }
 
 fn grpcurl(args: &[&str]) -> (bool, String) {
-    let cache = std::env::var_os("LEDGERLINE_CACHE_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache"),
-        PathBuf::from,
-    );
-    let bin = cache.join("bin/grpcurl");
-    assert!(
-        bin.exists(),
-        "{} missing: run scripts/install-deps",
-        bin.display()
-    );
+    let bin = ledgerline_tests::grpcurl_binary();
     let out = Command::new(bin).args(args).output().unwrap();
     (
         out.status.success(),

@@ -16,7 +16,7 @@ use ledgerline_bus::EmbeddedLog;
 use ledgerline_bus::topics::DLQ_REASON_HEADER;
 use ledgerline_core::{Ledger, Outcome, PostError, Posting, post_raw};
 use ledgerline_ledger::consumer::fold_and_commit;
-use ledgerline_ledger::engine::{Engine, InRecord, TopicKind};
+use ledgerline_ledger::engine::Engine;
 use ledgerline_ledger::rules::PostingRules;
 use ledgerline_ledger::store::{PgStore, SqliteStore, Store};
 use ledgerline_proto::stripe::v1::StripeEventRecord;
@@ -79,36 +79,13 @@ const POISONED_RULES: PostingRules = PostingRules {
     apply: panics_when_applied,
 };
 
-fn records(facts: &[WireFact]) -> Vec<InRecord> {
-    let mut offsets = [0i64; 2];
-    facts
-        .iter()
-        .map(|f| {
-            let i = usize::from(!f.topic_is_events);
-            offsets[i] += 1;
-            InRecord {
-                topic: if f.topic_is_events { "e" } else { "b" }.into(),
-                kind: if f.topic_is_events {
-                    TopicKind::Events
-                } else {
-                    TopicKind::BalanceTransactions
-                },
-                partition: 0,
-                offset: offsets[i] - 1,
-                key: Some(f.key.clone().into_bytes()),
-                payload: Some(f.payload.clone()),
-            }
-        })
-        .collect()
-}
-
 async fn poison_facts_go_to_the_dead_letters<S: Store>(store: S) {
     let world = poisoned();
     let poison = [world.when_posted.as_str(), world.when_applied.as_str()];
     let dlq = EmbeddedLog::in_memory(1);
     let mut engine = Engine::with_rules(POISONED_RULES);
     let mut dead_letters = 0;
-    for chunk in records(&world.facts).chunks(150) {
+    for chunk in in_records(&world.facts).chunks(150) {
         dead_letters += fold_and_commit(&store, &mut engine, &dlq, "g", chunk)
             .await
             .unwrap()

@@ -10,27 +10,8 @@ mod ledger_support;
 use ledger_support::*;
 use ledgerline_bus::EmbeddedLog;
 use ledgerline_ledger::consumer::fold_and_commit;
-use ledgerline_ledger::engine::{Engine, InRecord, TopicKind};
+use ledgerline_ledger::engine::Engine;
 use ledgerline_ledger::store::{PgStore, SqliteStore, Store};
-
-fn records(facts: &[WireFact]) -> Vec<InRecord> {
-    facts
-        .iter()
-        .enumerate()
-        .map(|(i, f)| InRecord {
-            topic: "facts".into(),
-            kind: if f.topic_is_events {
-                TopicKind::Events
-            } else {
-                TopicKind::BalanceTransactions
-            },
-            partition: 0,
-            offset: i64::try_from(i).unwrap(),
-            key: Some(f.key.clone().into_bytes()),
-            payload: Some(f.payload.clone()),
-        })
-        .collect()
-}
 
 /// Folds half a world, lets `clock_was_ahead` move what was recorded an hour ahead, folds the
 /// rest, and returns each entry's (recorded_seq, recorded_at in µs, batch 1 or 2) as `read`
@@ -41,7 +22,7 @@ async fn fold_around_a_clock_step<S: Store>(
     read: impl AsyncFnOnce() -> Vec<(i64, i64)>,
 ) -> (Vec<(i64, i64)>, usize) {
     let (_world, facts) = world_facts(18, 400);
-    let batch = records(&facts);
+    let batch = in_records(&facts);
     let (first, second) = batch.split_at(batch.len() / 2);
     let dlq = EmbeddedLog::in_memory(1);
     let mut engine = Engine::new();

@@ -13,7 +13,7 @@ mod ledger_support;
 use ledger_support::*;
 use ledgerline_bus::EmbeddedLog;
 use ledgerline_ledger::consumer::fold_and_commit;
-use ledgerline_ledger::engine::{Engine, InRecord, TopicKind};
+use ledgerline_ledger::engine::{Engine, InRecord};
 use ledgerline_ledger::grpc::Query;
 use ledgerline_ledger::raw::{Dictionary, RawEncoding, frame_dictionary};
 use ledgerline_ledger::store::{PgStore, ReadFacts, SqliteStore, Store};
@@ -22,29 +22,9 @@ use ledgerline_proto::ledger::v1::ledger_query_server::LedgerQuery as _;
 use std::time::Duration;
 use tonic::Request;
 
+/// Every fact once, then every fifth again (duplicates).
 fn records(facts: &[WireFact]) -> Vec<InRecord> {
-    // Every fact once, then every fifth again (duplicates), one partition per topic.
-    let mut offsets = [0i64; 2];
-    facts
-        .iter()
-        .chain(facts.iter().step_by(5))
-        .map(|f| {
-            let i = usize::from(!f.topic_is_events);
-            offsets[i] += 1;
-            InRecord {
-                topic: if f.topic_is_events { "e" } else { "b" }.into(),
-                kind: if f.topic_is_events {
-                    TopicKind::Events
-                } else {
-                    TopicKind::BalanceTransactions
-                },
-                partition: 0,
-                offset: offsets[i] - 1,
-                key: Some(f.key.clone().into_bytes()),
-                payload: Some(f.payload.clone()),
-            }
-        })
-        .collect()
+    in_records(facts.iter().chain(facts.iter().step_by(5)))
 }
 
 async fn contract<S: Store>(store: S, tamper: impl AsyncFnOnce(uuid::Uuid)) {

@@ -9,6 +9,7 @@ use ledgerline_bus::topics::stripe_object_key;
 use ledgerline_bus::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 use ledgerline_core::{Account, Currency, Ledger};
 use ledgerline_ledger::chain::Canonical;
+use ledgerline_ledger::engine::{InRecord, TopicKind};
 use ledgerline_ledger::{Config, Running};
 use ledgerline_proto::stripe::v1::{BalanceTransactionRecord, IngestSource, StripeEventRecord};
 use ledgerline_stripe_sim::object::ObjectKind;
@@ -87,6 +88,31 @@ pub fn world_facts(seed: u64, n: u64) -> (World, Vec<WireFact>) {
 }
 
 /// The core's in-memory fold of the same facts: the model the database must equal.
+/// The facts as consumed records, handed to the fold directly (no broker): events on topic
+/// `e`, balance transactions on `b`, one partition each, offsets counting from 0 per topic.
+pub fn in_records<'a>(facts: impl IntoIterator<Item = &'a WireFact>) -> Vec<InRecord> {
+    let mut offsets = [0i64; 2];
+    facts
+        .into_iter()
+        .map(|f| {
+            let i = usize::from(!f.topic_is_events);
+            offsets[i] += 1;
+            InRecord {
+                topic: if f.topic_is_events { "e" } else { "b" }.into(),
+                kind: if f.topic_is_events {
+                    TopicKind::Events
+                } else {
+                    TopicKind::BalanceTransactions
+                },
+                partition: 0,
+                offset: offsets[i] - 1,
+                key: Some(f.key.clone().into_bytes()),
+                payload: Some(f.payload.clone()),
+            }
+        })
+        .collect()
+}
+
 pub fn model(facts: &[WireFact]) -> Ledger {
     let mut l = Ledger::new();
     for f in facts {
