@@ -127,13 +127,7 @@ async fn poison_facts_go_to_the_dead_letters<S: Store>(store: S) {
         .collect();
     assert_eq!(healthy.len(), world.facts.len() - 2);
     let model = model(&healthy);
-    let stored: std::collections::BTreeMap<_, _> = store
-        .stored_entries()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.entry_id, c.digest()))
-        .collect();
+    let stored = store_digests(&store).await;
     assert_eq!(
         stored,
         model_digests(&model),

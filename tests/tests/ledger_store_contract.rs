@@ -38,13 +38,7 @@ async fn contract<S: Store>(store: S, tamper: impl AsyncFnOnce(uuid::Uuid)) {
             .await
             .unwrap();
     }
-    let stored: std::collections::BTreeMap<_, _> = store
-        .stored_entries()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.entry_id, c.digest()))
-        .collect();
+    let stored = store_digests(&store).await;
     assert_eq!(
         stored,
         model_digests(&model),
@@ -360,13 +354,7 @@ async fn a_batch_failing_midway_is_retried_into_the_same_books() {
             "the failure on {table} was injected twice ({attempts} attempts)"
         );
     }
-    let stored: std::collections::BTreeMap<_, _> = store
-        .stored_entries()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.entry_id, c.digest()))
-        .collect();
+    let stored = store_digests(&store).await;
     assert_eq!(stored.len(), folded, "each entry reported once");
     assert_eq!(
         stored,

@@ -375,6 +375,20 @@ pub async fn stored_digests(pool: &PgPool) -> BTreeMap<uuid::Uuid, [u8; 32]> {
         .collect()
 }
 
+/// What a store holds of every entry: id → content digest recomputed from its stored rows
+/// (either store; [`stored_digests`] reads PostgreSQL with SQL).
+pub async fn store_digests<S: ledgerline_ledger::Store>(
+    store: &S,
+) -> BTreeMap<uuid::Uuid, [u8; 32]> {
+    store
+        .stored_entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.entry_id, c.digest()))
+        .collect()
+}
+
 pub fn model_digests(l: &Ledger) -> BTreeMap<uuid::Uuid, [u8; 32]> {
     l.entries()
         .iter()
