@@ -38,6 +38,11 @@ impl Timestamp {
     pub const fn unix(&self) -> i64 {
         self.0
     }
+    /// From 1970 to [`Timestamp::LATEST`]: a time Stripe could have written and every store
+    /// can keep.
+    pub const fn is_storable(&self) -> bool {
+        0 <= self.0 && self.0 <= Self::LATEST.0
+    }
 }
 
 impl fmt::Debug for Timestamp {
@@ -203,7 +208,7 @@ impl JournalEntry {
         if lines.is_empty() {
             return Err(EntryError::Empty);
         }
-        if !(0..=Timestamp::LATEST.unix()).contains(&effective_at.unix()) {
+        if !effective_at.is_storable() {
             return Err(EntryError::ImpossibleTime { effective_at });
         }
         // Most entries have one currency: sum it without allocating.

@@ -170,24 +170,21 @@ pub async fn fold_prepared_and_commit<S: Store, P: LogPublisher + ?Sized>(
             Ok(r) => return Ok(r),
             Err(e @ (Error::LogGap { .. } | Error::LogBehind { .. })) => return Err(e),
             // A poison record: each one found is one fewer, so this is not a failed attempt.
+            // The engine dropped its journal, so the next try rebuilds it (`try_fold`).
             Err(Error::PostingPanicked {
                 batch_index,
-                topic,
-                partition,
-                offset,
                 message,
             }) => {
-                tracing::error!(
-                    topic,
-                    partition,
-                    offset,
-                    panic = message,
-                    "the posting rules panicked on a record: it goes to the dead-letter topic \
-                     and the batch is folded again without it"
-                );
                 attempt -= 1;
-                *engine = engine.fresh();
                 if let Some(poison) = batch.get_mut(batch_index) {
+                    tracing::error!(
+                        topic = poison.record.topic,
+                        partition = poison.record.partition,
+                        offset = poison.record.offset,
+                        panic = message,
+                        "the posting rules panicked on a record: it goes to the dead-letter \
+                         topic and the batch is folded again without it"
+                    );
                     poison.send_to_dead_letters(Unpostable::Panicked(message).to_string());
                 }
             }

@@ -601,12 +601,8 @@ impl Engine {
                 batch_index,
                 message,
             }) => {
-                let rec = &batch[batch_index].record;
                 return Err(Error::PostingPanicked {
                     batch_index,
-                    topic: rec.topic.clone(),
-                    partition: rec.partition,
-                    offset: rec.offset,
                     message,
                 });
             }

@@ -109,16 +109,10 @@ pub enum Error {
     },
     /// The posting rules panicked while a batch's postings were applied ([`rules`]): the fold
     /// tries the batch again with that record sent to the dead-letter topic.
-    #[error(
-        "the posting rules panicked on the record at {topic}/{partition} offset {offset}: \
-         {message}"
-    )]
+    #[error("the posting rules panicked on record {batch_index} of the batch: {message}")]
     PostingPanicked {
         /// Where the record is in its batch.
         batch_index: usize,
-        topic: String,
-        partition: i32,
-        offset: i64,
         message: String,
     },
     /// The posting rules panic on a fact the ledger has stored: its entries are in the books,

@@ -238,7 +238,7 @@ fn check_storable(p: &Posting) -> Result<(), PostError> {
     };
     let mut bad_time: Option<(&'static str, Timestamp)> = None;
     let mut time = |what: &'static str, t: Timestamp| {
-        if bad_time.is_none() && !(0..=Timestamp::LATEST.unix()).contains(&t.unix()) {
+        if bad_time.is_none() && !t.is_storable() {
             bad_time = Some((what, t));
         }
     };
