@@ -8,14 +8,16 @@
 //! decode is not replayed (it would only come back).
 
 use std::io::Write;
+use std::time::Duration;
 
-use ledgerline_bus::log::{LogPublisher, LogRecord, OutRecord};
+use ledgerline_bus::log::{LogPublisher, LogRecord, OutRecord, read_to_end};
 use ledgerline_bus::topics::{
     DLQ_REASON_HEADER, DLQ_SOURCE_OFFSET_HEADER, DLQ_SOURCE_PARTITION_HEADER, REPLAYED_FROM_HEADER,
     dlq_of,
 };
 use ledgerline_proto::stripe::v1::{BalanceTransactionRecord, StripeEventRecord};
 use prost::Message as _;
+use rdkafka::consumer::StreamConsumer;
 
 use crate::Error;
 use crate::engine::{TopicKind, decode};
@@ -76,19 +78,15 @@ fn describe(kind: TopicKind, payload: Option<&[u8]>) -> Result<String, String> {
     })
 }
 
-/// The dead letters of each of `topics` (source topics and what they carry), as read by
-/// `read` from each dead-letter topic (e.g. [`ledgerline_bus::log::read_to_end`]).
-pub async fn collect<F, Fut>(
+/// The dead letters of each of `topics` (source topics and what they carry), read by
+/// `consumer` from each dead-letter topic's start to its end ([`read_to_end`], within 30 s).
+pub async fn collect(
+    consumer: &StreamConsumer,
     topics: &[(String, TopicKind)],
-    mut read: F,
-) -> Result<Vec<DeadLetterRecord>, Error>
-where
-    F: FnMut(String) -> Fut,
-    Fut: Future<Output = Result<Vec<LogRecord>, ledgerline_bus::BusError>>,
-{
+) -> Result<Vec<DeadLetterRecord>, Error> {
     let mut letters = Vec::new();
     for (topic, kind) in topics {
-        for record in read(dlq_of(topic)).await? {
+        for record in read_to_end(consumer, &dlq_of(topic), Duration::from_secs(30)).await? {
             letters.push(DeadLetterRecord::from_log(record, topic, *kind));
         }
     }

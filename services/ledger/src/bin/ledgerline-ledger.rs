@@ -251,14 +251,7 @@ async fn dead_letters(
 ) -> anyhow::Result<ExitCode> {
     use ledgerline_ledger::dead_letters;
     let reader = kafka.consumer("ledgerline-dead-letters-reader")?;
-    let inputs = TopicKind::inputs(topics);
-    let letters = dead_letters::collect(&inputs, |dlq| {
-        let reader = &reader;
-        async move {
-            ledgerline_bus::log::read_to_end(reader, &dlq, std::time::Duration::from_secs(30)).await
-        }
-    })
-    .await?;
+    let letters = dead_letters::collect(&reader, &TopicKind::inputs(topics)).await?;
     let mut out = std::io::stdout().lock();
     match action {
         DeadLettersAction::List => dead_letters::write_list(&mut out, &letters)?,
