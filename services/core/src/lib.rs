@@ -181,4 +181,4 @@ pub use entry::{EntryError, EntryId, JournalEntry, Line, Timestamp};
 pub use journal::{Conflict, Footprint, Ledger, Outcome, TrialBalance, TrialBalanceRow};
 pub use money::{Currency, Money, MoneyError};
 pub use parse::ParseError;
-pub use rules::{PostError, Posting, Skip, SkipKind, post, post_raw};
+pub use rules::{MAX_ID_CHARS, PostError, Posting, Skip, SkipKind, post, post_raw};

@@ -5,7 +5,7 @@ mod common;
 
 use common::{PLATFORM, bt, event, invoice, invoice_payment};
 use ledgerline_core::{
-    Account, Currency, EntryId, Ledger, ParseError, PostError, SkipKind, post_raw,
+    Account, Currency, EntryId, Ledger, MAX_ID_CHARS, ParseError, PostError, SkipKind, post_raw,
 };
 use serde_json::json;
 
@@ -143,6 +143,42 @@ fn values_no_store_can_keep_are_refused_with_the_fact() {
         "ch_3",
     );
     assert!(Ledger::new().apply(PLATFORM, &ok).is_ok());
+
+    // An id longer than Stripe's 255 characters (counted as characters, not bytes): in the
+    // fact's own id, and in a customer a later fact's entry would carry.
+    let longest = format!("txn_{}", "é".repeat(MAX_ID_CHARS - 4));
+    let at_the_limit = bt(
+        &longest, "charge", "charge", "usd", 100, 0, 1, 1, true, "ch_4",
+    );
+    assert!(Ledger::new().apply(PLATFORM, &at_the_limit).is_ok());
+    let too_long = bt(
+        &format!("{longest}x"),
+        "charge",
+        "charge",
+        "usd",
+        100,
+        0,
+        1,
+        1,
+        true,
+        "ch_5",
+    );
+    assert_eq!(
+        unstorable(&too_long),
+        "the id is 256 characters long, beyond the 255 of Stripe's ids: an index of the \
+         journal cannot key one this long"
+    );
+    let long_customer = event(
+        "evt_2",
+        "invoice.finalized",
+        5,
+        invoice("in_2", &"c".repeat(300), "usd", 500, 0, 5),
+    );
+    assert!(
+        unstorable(&long_customer).contains("is 300 characters long"),
+        "{}",
+        unstorable(&long_customer)
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! `max_records`), and a slow database stops the reader (backpressure).
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -155,7 +156,61 @@ pub type LogBounds<'a> =
 /// bounds before the commit: records the log deleted before the ledger folded them
 /// ([`Error::LogGap`]), or a log that ends below the stored offsets ([`Error::LogBehind`]), stop
 /// it with nothing of the batch committed.
+///
+/// A value the database refuses ([`Error::is_refused_value`]: one the core's checks did not
+/// foresee) would fail the batch on every try and stop the ledger for good. The batch is split
+/// instead, each part committed by itself, until the record that carries the value is alone;
+/// it goes to the dead-letter topic with the database's reason. The parts are folded in the
+/// batch's order, so each holds, of every partition, the records that follow the last part's:
+/// the offsets each commits cover exactly its writes.
 pub async fn fold_prepared_and_commit<S: Store, P: LogPublisher + ?Sized>(
+    store: &S,
+    engine: &mut Engine,
+    producer: &P,
+    log_bounds: LogBounds<'_>,
+    group: &str,
+    batch: &mut [Prepared],
+) -> Result<BatchReport, Error> {
+    // The parts still to fold, the next on top.
+    let mut parts: Vec<Range<usize>> = Vec::new();
+    parts.push(0..batch.len());
+    let mut folded = BatchReport::default();
+    while let Some(part) = parts.pop() {
+        let batch_part = &mut batch[part.clone()];
+        match fold_retrying(store, engine, producer, log_bounds, group, batch_part).await {
+            Ok(report) => folded.add(report),
+            Err(e) if e.is_refused_value() && part.len() > 1 => {
+                let middle = part.start + part.len() / 2;
+                parts.push(middle..part.end);
+                parts.push(part.start..middle);
+            }
+            Err(e) if e.is_refused_value() && part.len() == 1 => {
+                let refused = &mut batch_part[0];
+                if refused.raw_fact().is_none() {
+                    // Already a dead letter: the refusal is not this record's.
+                    return Err(e);
+                }
+                tracing::error!(
+                    topic = refused.record.topic,
+                    partition = refused.record.partition,
+                    offset = refused.record.offset,
+                    error = %e,
+                    "the database refuses a value of this record: it goes to the dead-letter \
+                     topic"
+                );
+                refused.send_to_dead_letters(format!("the database refuses a value of it: {e}"));
+                parts.push(part);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(folded)
+}
+
+/// Folds one batch in one transaction, retrying what may pass (up to five tries, with a
+/// rebuilt engine); a value the database refuses is returned at once, since it would only fail
+/// again.
+async fn fold_retrying<S: Store, P: LogPublisher + ?Sized>(
     store: &S,
     engine: &mut Engine,
     producer: &P,
@@ -169,6 +224,7 @@ pub async fn fold_prepared_and_commit<S: Store, P: LogPublisher + ?Sized>(
         match try_fold(store, engine, producer, log_bounds, group, batch).await {
             Ok(r) => return Ok(r),
             Err(e @ (Error::LogGap { .. } | Error::LogBehind { .. })) => return Err(e),
+            Err(e) if e.is_refused_value() => return Err(e),
             // A poison record: each one found is one fewer, so this is not a failed attempt.
             // The engine dropped its journal, so the next try rebuilds it (`try_fold`).
             Err(Error::PostingPanicked {

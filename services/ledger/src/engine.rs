@@ -29,7 +29,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use ledgerline_core::digest_key::{Digest128, DigestSet};
-use ledgerline_core::{EntryId, JournalEntry, Ledger, Posting};
+use ledgerline_core::{EntryId, JournalEntry, Ledger, MAX_ID_CHARS, Posting};
 use prost::Message as _;
 use sha2::{Digest, Sha256};
 
@@ -99,6 +99,18 @@ pub struct BatchReport {
     /// - below the stored offset: read again (a commit hint behind the store, a rebalance), or
     ///   the log ends below what the ledger folded (the topic created anew, records lost).
     pub gaps: Vec<OffsetGap>,
+}
+
+impl BatchReport {
+    /// Adds what a later part of the same batch did.
+    pub fn add(&mut self, later: BatchReport) {
+        self.records += later.records;
+        self.facts += later.facts;
+        self.entries += later.entries;
+        self.conflicts += later.conflicts;
+        self.dead_letters += later.dead_letters;
+        self.gaps.extend(later.gaps);
+    }
 }
 
 /// A record of a partition at `found` where `expected` should have come.
@@ -186,6 +198,12 @@ pub fn decode(kind: TopicKind, payload: Option<&[u8]>) -> Result<(String, Vec<u8
         return Err(
             "envelope's account holds a NUL character (\\u0000), which no store can keep".into(),
         );
+    }
+    if account.chars().count() > MAX_ID_CHARS {
+        return Err(format!(
+            "envelope's account is {} characters long: Stripe's ids are at most {MAX_ID_CHARS}",
+            account.chars().count()
+        ));
     }
     if raw.is_empty() {
         return Err("envelope has no raw_json".into());

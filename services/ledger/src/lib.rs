@@ -127,6 +127,29 @@ pub enum Error {
 }
 
 impl Error {
+    /// The database refused a value being written: SQLSTATE class 22 (data exception: bad
+    /// encoding, a number or time out of range) or 54 (program limit exceeded: a key too long
+    /// for its index), or SQLite's `SQLITE_TOOBIG` (18). The same write fails on every try, so
+    /// the fold finds the record that carries the value and sets it aside
+    /// ([`consumer::fold_prepared_and_commit`]) instead of stopping on it for good.
+    pub fn is_refused_value(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Database(d)) => {
+                let postgres = d
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some();
+                d.code().is_some_and(|c| {
+                    if postgres {
+                        c.starts_with("22") || c.starts_with("54")
+                    } else {
+                        c == "18"
+                    }
+                })
+            }
+            _ => false,
+        }
+    }
+
     /// A database failure that passes by itself (connection lost or refused, the pool exhausted
     /// or closed, the server starting or shutting down, too many connections, a serialization
     /// or deadlock abort): worth waiting out, and what a gRPC client should retry.

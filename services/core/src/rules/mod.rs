@@ -223,90 +223,131 @@ pub fn post(account: &str, fact: &Fact<'_>) -> Result<Posting, PostError> {
     }
 }
 
+/// The longest id Stripe generates, in characters: "You can safely assume object IDs we generate
+/// will never exceed 255 characters" (Stripe, API upgrades: backward-compatible changes).
+pub const MAX_ID_CHARS: usize = 255;
+
 /// Refuses a posting that carries text or a time no store can keep (see
 /// [`ParseError::Unstorable`]), whether in its entries or in what a later fact derives entries
 /// from (the waiting entries, the links' times): the fact is refused whole, before the journal
 /// sees any of it, instead of stopping the ledger at the database on every retry or dropping a
 /// derived entry later.
 fn check_storable(p: &Posting) -> Result<(), PostError> {
-    // Cheap where nothing is wrong (every fact): no allocation until something is.
-    let mut nul: Option<&'static str> = None;
-    let mut text = |what: &'static str, t: &str| {
-        if nul.is_none() && t.contains('\0') {
-            nul = Some(what);
-        }
-    };
-    let mut bad_time: Option<(&'static str, Timestamp)> = None;
-    let mut time = |what: &'static str, t: Timestamp| {
-        if bad_time.is_none() && !t.is_storable() {
-            bad_time = Some((what, t));
-        }
-    };
-    text("the ledger", &p.ledger);
-    text("the id", &p.fact_id);
+    let mut f = StorableCheck::default();
+    f.id("the ledger", &p.ledger);
+    f.id("the id", &p.fact_id);
     for e in &p.entries {
-        text("an entry's source", e.source());
-        text("an entry's memo", e.memo().unwrap_or_default());
+        f.source(e.source());
+        f.text("an entry's memo", e.memo().unwrap_or_default());
         for l in e.lines() {
-            text("an account", l.account().id_part());
+            f.id("an account", l.account().id_part());
         }
     }
     for a in &p.awaiting {
-        text("an invoice", &a.invoice);
-        text("an entry's source", &a.source);
-        text("an account", a.debit.id_part());
-        text("an entry's memo", a.memo.as_deref().unwrap_or_default());
-        time("an entry's effective time", a.effective_at);
+        f.id("an invoice", &a.invoice);
+        f.source(&a.source);
+        f.id("an account", a.debit.id_part());
+        f.text("an entry's memo", a.memo.as_deref().unwrap_or_default());
+        f.time("an entry's effective time", a.effective_at);
     }
     for link in &p.links {
         match link {
             Link::InvoiceCustomer { invoice, customer } => {
-                text("an invoice", invoice);
-                text("a customer", customer);
+                f.id("an invoice", invoice);
+                f.id("a customer", customer);
             }
             Link::Cash { key, at, .. } => {
-                text("a settled charge or refund", key);
-                time("a settlement's time", *at);
+                f.id("a settled charge or refund", key);
+                f.time("a settlement's time", *at);
             }
             Link::Claim { key, claim, at, .. } => {
-                text("a claimed charge or refund", key);
-                text("a claiming document", claim);
-                time("a claim's time", *at);
+                f.id("a claimed charge or refund", key);
+                f.id("a claiming document", claim);
+                f.time("a claim's time", *at);
             }
             Link::Alias {
                 payment_intent,
                 charge,
             } => {
-                text("a PaymentIntent", payment_intent);
-                text("a charge", charge);
+                f.id("a PaymentIntent", payment_intent);
+                f.id("a charge", charge);
             }
             Link::Availability {
                 txn, available_on, ..
             } => {
-                text("a balance transaction", txn);
-                time("an available_on", *available_on);
+                f.id("a balance transaction", txn);
+                f.time("an available_on", *available_on);
             }
-            Link::PayoutPaid { payout } => text("a payout", payout),
+            Link::PayoutPaid { payout } => f.id("a payout", payout),
             Link::PayoutFailed { payout, at } => {
-                text("a payout", payout);
-                time("a payout's failure time", *at);
+                f.id("a payout", payout);
+                f.time("a payout's failure time", *at);
             }
         }
     }
-    let reason = match (nul, bad_time) {
-        (Some(what), _) => format!(
+    let reason = match (f.nul, f.too_long, f.bad_time) {
+        (Some(what), _, _) => format!(
             "{what} holds a NUL character (\\u0000), which Stripe never writes and no store can keep"
         ),
-        (None, Some((what, at))) => format!(
+        (None, Some((what, chars)), _) => format!(
+            "{what} is {chars} characters long, beyond the {MAX_ID_CHARS} of Stripe's ids: an \
+             index of the journal cannot key one this long"
+        ),
+        (None, None, Some((what, at))) => format!(
             "{what} {at} is not one Stripe could have written (Unix seconds from 1970 to the \
              year 9999)"
         ),
-        (None, None) => return Ok(()),
+        (None, None, None) => return Ok(()),
     };
     Err(PostError::Parse(ParseError::Unstorable {
         id: p.fact_id.to_string(),
         reason,
     }))
+}
+
+/// What [`check_storable`] found first of each kind. Cheap where nothing is wrong (every
+/// fact): no allocation until something is.
+#[derive(Default)]
+struct StorableCheck {
+    nul: Option<&'static str>,
+    too_long: Option<(&'static str, usize)>,
+    bad_time: Option<(&'static str, Timestamp)>,
+}
+
+impl StorableCheck {
+    /// Free text (a memo): stored, never a key.
+    fn text(&mut self, what: &'static str, t: &str) {
+        if self.nul.is_none() && t.contains('\0') {
+            self.nul = Some(what);
+        }
+    }
+
+    /// A Stripe id: also a key of the stores' indexes, whose entries have a size limit
+    /// (PostgreSQL's B-tree: 2,704 bytes), so one longer than any Stripe writes is refused.
+    fn id(&mut self, what: &'static str, t: &str) {
+        self.key(what, t, MAX_ID_CHARS);
+    }
+
+    /// An entry's source: a Stripe id, or one with a suffix the rules add (`@` and a time).
+    fn source(&mut self, t: &str) {
+        self.key("an entry's source", t, MAX_ID_CHARS + 32);
+    }
+
+    fn key(&mut self, what: &'static str, t: &str, max_chars: usize) {
+        self.text(what, t);
+        if self.too_long.is_none() && t.len() > max_chars {
+            let chars = t.chars().count();
+            if chars > max_chars {
+                self.too_long = Some((what, chars));
+            }
+        }
+    }
+
+    fn time(&mut self, what: &'static str, t: Timestamp) {
+        if self.bad_time.is_none() && !t.is_storable() {
+            self.bad_time = Some((what, t));
+        }
+    }
 }
 
 /// Event types whose rule reads the whole `data.object` (the arms of [`post_event`] that
