@@ -1,10 +1,11 @@
 //! A value the database refuses, which the core's checks did not foresee, would fail its batch
 //! at every retry and every restart: the ledger would stop on it for good. Here rules that
-//! post two facts of a world with such values (an entry's memo with a NUL, which PostgreSQL's
-//! `text` refuses; a ledger too long for a B-tree index entry) stand in for the unforeseen: the
+//! post three facts of a world with such values (an entry's memo with a NUL, which
+//! PostgreSQL's `text` refuses; a ledger too long for a B-tree index entry; an empty ledger,
+//! which a `CHECK` constraint refuses) stand in for the unforeseen: the
 //! fold splits each batch until the record is alone, commits the rest part by part, and sends
 //! the record to the dead-letter topic with the database's reason. The books equal the core's
-//! fold of the world without the two, and the stored offsets cover every record once.
+//! fold of the world without the three, and the stored offsets cover every record once.
 //! PostgreSQL only: SQLite keeps both values (its one refusal, a value over 1 GB, is not worth
 //! a test's memory).
 #![allow(clippy::unwrap_used)]
@@ -25,12 +26,13 @@ use ledgerline_ledger::store::{PgStore, Store};
 use ledgerline_proto::stripe::v1::StripeEventRecord;
 use prost::Message as _;
 
-/// The world, and the ids of its two facts posted with refused values (events whose posting
-/// holds an entry: one in the first half, one in the second).
+/// The world, and the ids of its three facts posted with refused values (events whose posting
+/// holds an entry: one in each third).
 struct Refused {
     facts: Vec<WireFact>,
     nul_memo: String,
     long_ledger: String,
+    empty_ledger: String,
 }
 
 fn refused() -> &'static Refused {
@@ -46,12 +48,18 @@ fn refused() -> &'static Refused {
                     .then(|| (i, posting.fact_id.to_string()))
             })
             .collect();
-        let half = facts.len() / 2;
-        let first = posting_events.iter().find(|(i, _)| *i < half).unwrap();
-        let second = posting_events.iter().find(|(i, _)| *i >= half).unwrap();
+        let third = facts.len() / 3;
+        let mut chosen = (0..3).map(|n| {
+            let (_, id) = posting_events
+                .iter()
+                .find(|(i, _)| *i >= n * third)
+                .unwrap();
+            id.clone()
+        });
         Refused {
-            nul_memo: first.1.clone(),
-            long_ledger: second.1.clone(),
+            nul_memo: chosen.next().unwrap(),
+            long_ledger: chosen.next().unwrap(),
+            empty_ledger: chosen.next().unwrap(),
             facts,
         }
     })
@@ -74,7 +82,7 @@ fn incompressible(len: usize) -> String {
         .collect()
 }
 
-/// The core's posting, with the first entry of the two chosen facts rebuilt around a value
+/// The core's posting, with the first entry of the three chosen facts rebuilt around a value
 /// the database refuses (past the core's own checks, as an unforeseen value would be).
 fn posts_refused_values(account: &str, raw: &[u8]) -> Result<Posting, PostError> {
     let mut posting = post_raw(account, raw)?;
@@ -84,6 +92,8 @@ fn posts_refused_values(account: &str, raw: &[u8]) -> Result<Posting, PostError>
         memo = Some("refused by PostgreSQL: \0".into());
     } else if *posting.fact_id == *world.long_ledger {
         ledger = Some(incompressible(3_000).into());
+    } else if *posting.fact_id == *world.empty_ledger {
+        ledger = Some("".into());
     } else {
         return Ok(posting);
     }
@@ -106,7 +116,11 @@ async fn refused_values_go_to_the_dead_letters_and_the_rest_is_folded() {
     let (_pool, url) = fresh_db("refused_values").await;
     let store = PgStore::connect(&url).await.unwrap();
     let world = refused();
-    let refused_ids = [world.nul_memo.as_str(), world.long_ledger.as_str()];
+    let refused_ids = [
+        world.nul_memo.as_str(),
+        world.long_ledger.as_str(),
+        world.empty_ledger.as_str(),
+    ];
     let dlq = EmbeddedLog::in_memory(1);
     let mut engine = Engine::with_rules(PostingRules {
         post: posts_refused_values,
@@ -121,7 +135,7 @@ async fn refused_values_go_to_the_dead_letters_and_the_rest_is_folded() {
         folded += report.records;
         dead_letters += report.dead_letters;
     }
-    assert_eq!((folded, dead_letters), (records.len(), 2));
+    assert_eq!((folded, dead_letters), (records.len(), 3));
 
     let dead: Vec<(String, String)> = dlq
         .read("e.dlq", 0, 0)
@@ -140,6 +154,7 @@ async fn refused_values_go_to_the_dead_letters_and_the_rest_is_folded() {
     for ((_, reason), refusal) in dead.iter().zip([
         "invalid byte sequence for encoding \"UTF8\": 0x00",
         "exceeds btree version 4 maximum 2704",
+        "violates check constraint \"journal_entries_ledger_check\"",
     ]) {
         assert!(
             reason.starts_with("the database refuses a value of it: ") && reason.contains(refusal),
@@ -156,12 +171,12 @@ async fn refused_values_go_to_the_dead_letters_and_the_rest_is_folded() {
         })
         .cloned()
         .collect();
-    assert_eq!(kept.len(), world.facts.len() - 2);
+    assert_eq!(kept.len(), world.facts.len() - 3);
     let model = model(&kept);
     assert_eq!(
         store_digests(&store).await,
         model_digests(&model),
-        "the books equal the fold without the two facts"
+        "the books equal the fold without the three facts"
     );
     assert!(store.verify_chain().await.unwrap().ok());
     assert_eq!(core_state(engine.ledger()), core_state(&model));

@@ -131,12 +131,12 @@ pub enum Account {
 
 impl Account {
     /// The Stripe id an account name embeds (a customer's, a connected account's, a fee
-    /// type's), or "" for the fixed accounts.
-    pub fn id_part(&self) -> &str {
+    /// type's); `None` for the fixed accounts.
+    pub fn id_part(&self) -> Option<&str> {
         match self {
-            Self::Receivable(id) | Self::CustomerCredit(id) | Self::Connect(id) => id,
-            Self::StripeFees(fee) => fee.as_str(),
-            _ => "",
+            Self::Receivable(id) | Self::CustomerCredit(id) | Self::Connect(id) => Some(id),
+            Self::StripeFees(fee) => Some(fee.as_str()),
+            _ => None,
         }
     }
 

@@ -67,8 +67,9 @@ pub enum ParseError {
         reason: String,
     },
     /// A value no store of the journal can keep as it is: text with a NUL character (Stripe
-    /// never writes one; PostgreSQL's `text` refuses it), an id longer than Stripe's 255
-    /// characters (an index entry has a size limit), or a time before 1970 or after 9999.
+    /// never writes one; PostgreSQL's `text` refuses it), an id that is empty or longer than
+    /// Stripe's 255 characters (an index entry has a size limit), or a time before 1970 or
+    /// after 9999.
     #[error("{id:?}: {reason}")]
     Unstorable {
         /// The fact's id.

@@ -70,8 +70,9 @@ fn malformed_and_impossible_facts_are_typed_errors() {
     assert!(l.entries().is_empty(), "errors leave the journal unchanged");
 }
 
-/// Text or a time no store can keep is refused with the fact, wherever the posting carries
-/// it: in an entry, in a join a later fact derives an entry from, in a waiting entry.
+/// Text or a time no store can keep, or an id no Stripe fact holds, is refused with the fact,
+/// wherever the posting carries it: in an entry, in a join a later fact derives an entry from,
+/// in a waiting entry.
 #[test]
 fn values_no_store_can_keep_are_refused_with_the_fact() {
     let unstorable = |raw: &[u8]| match Ledger::new().apply(PLATFORM, raw) {
@@ -178,6 +179,13 @@ fn values_no_store_can_keep_are_refused_with_the_fact() {
         unstorable(&long_customer).contains("is 300 characters long"),
         "{}",
         unstorable(&long_customer)
+    );
+
+    // An empty id: no Stripe id is, and it would join facts that have nothing in common.
+    let empty_id = bt("", "charge", "charge", "usd", 100, 0, 1, 1, true, "ch_6");
+    assert_eq!(
+        unstorable(&empty_id),
+        "the id is empty, which no Stripe id is"
     );
 }
 

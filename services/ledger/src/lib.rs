@@ -128,8 +128,9 @@ pub enum Error {
 
 impl Error {
     /// The database refused a value being written: SQLSTATE class 22 (data exception: bad
-    /// encoding, a number or time out of range) or 54 (program limit exceeded: a key too long
-    /// for its index), or SQLite's `SQLITE_TOOBIG` (18). The same write fails on every try, so
+    /// encoding, a number or time out of range), 54 (program limit exceeded: a key too long
+    /// for its index), 23502 or 23514 (a `NOT NULL` or `CHECK` constraint), or SQLite's
+    /// `SQLITE_TOOBIG` (18). The same write fails on every try, so
     /// the fold finds the record that carries the value and sets it aside
     /// ([`consumer::fold_prepared_and_commit`]) instead of stopping on it for good.
     pub fn is_refused_value(&self) -> bool {
@@ -140,7 +141,7 @@ impl Error {
                     .is_some();
                 d.code().is_some_and(|c| {
                     if postgres {
-                        c.starts_with("22") || c.starts_with("54")
+                        c.starts_with("22") || c.starts_with("54") || c == "23502" || c == "23514"
                     } else {
                         c == "18"
                     }

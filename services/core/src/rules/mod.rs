@@ -240,13 +240,13 @@ fn check_storable(p: &Posting) -> Result<(), PostError> {
         f.source(e.source());
         f.text("an entry's memo", e.memo().unwrap_or_default());
         for l in e.lines() {
-            f.id("an account", l.account().id_part());
+            f.account(l.account());
         }
     }
     for a in &p.awaiting {
         f.id("an invoice", &a.invoice);
         f.source(&a.source);
-        f.id("an account", a.debit.id_part());
+        f.account(&a.debit);
         f.text("an entry's memo", a.memo.as_deref().unwrap_or_default());
         f.time("an entry's effective time", a.effective_at);
     }
@@ -285,19 +285,24 @@ fn check_storable(p: &Posting) -> Result<(), PostError> {
             }
         }
     }
-    let reason = match (f.nul, f.too_long, f.bad_time) {
-        (Some(what), _, _) => format!(
+    let reason = if let Some(what) = f.nul {
+        format!(
             "{what} holds a NUL character (\\u0000), which Stripe never writes and no store can keep"
-        ),
-        (None, Some((what, chars)), _) => format!(
+        )
+    } else if let Some(what) = f.empty {
+        format!("{what} is empty, which no Stripe id is")
+    } else if let Some((what, chars)) = f.too_long {
+        format!(
             "{what} is {chars} characters long, beyond the {MAX_ID_CHARS} of Stripe's ids: an \
              index of the journal cannot key one this long"
-        ),
-        (None, None, Some((what, at))) => format!(
+        )
+    } else if let Some((what, at)) = f.bad_time {
+        format!(
             "{what} {at} is not one Stripe could have written (Unix seconds from 1970 to the \
              year 9999)"
-        ),
-        (None, None, None) => return Ok(()),
+        )
+    } else {
+        return Ok(());
     };
     Err(PostError::Parse(ParseError::Unstorable {
         id: p.fact_id.to_string(),
@@ -310,6 +315,7 @@ fn check_storable(p: &Posting) -> Result<(), PostError> {
 #[derive(Default)]
 struct StorableCheck {
     nul: Option<&'static str>,
+    empty: Option<&'static str>,
     too_long: Option<(&'static str, usize)>,
     bad_time: Option<(&'static str, Timestamp)>,
 }
@@ -322,8 +328,10 @@ impl StorableCheck {
         }
     }
 
-    /// A Stripe id: also a key of the stores' indexes, whose entries have a size limit
-    /// (PostgreSQL's B-tree: 2,704 bytes), so one longer than any Stripe writes is refused.
+    /// A Stripe id: never empty (an empty one would join unrelated facts, and the journal's
+    /// columns refuse it), and also a key of the stores' indexes, whose entries have a size
+    /// limit (PostgreSQL's B-tree: 2,704 bytes), so one longer than any Stripe writes is
+    /// refused.
     fn id(&mut self, what: &'static str, t: &str) {
         self.key(what, t, MAX_ID_CHARS);
     }
@@ -333,8 +341,18 @@ impl StorableCheck {
         self.key("an entry's source", t, MAX_ID_CHARS + 32);
     }
 
+    /// An account's name: the id it embeds, if any.
+    fn account(&mut self, a: &Account) {
+        if let Some(id) = a.id_part() {
+            self.id("an account", id);
+        }
+    }
+
     fn key(&mut self, what: &'static str, t: &str, max_chars: usize) {
         self.text(what, t);
+        if self.empty.is_none() && t.is_empty() {
+            self.empty = Some(what);
+        }
         if self.too_long.is_none() && t.len() > max_chars {
             let chars = t.chars().count();
             if chars > max_chars {
