@@ -68,23 +68,71 @@ fn invalid(msg: impl Into<String>) -> Status {
     Status::invalid_argument(msg.into())
 }
 
+/// The range `google.protobuf.Timestamp` allows: 0001-01-01T00:00:00Z to
+/// 9999-12-31T23:59:59.999999999Z, in Unix seconds (both stores hold all of it).
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
 fn time(t: Option<&prost_types::Timestamp>, field: &str) -> Result<Option<DateTime<Utc>>, Status> {
     t.map(|t| {
         u32::try_from(t.nanos)
             .ok()
+            .filter(|n| *n < 1_000_000_000 && TIMESTAMP_SECONDS.contains(&t.seconds))
             .and_then(|n| DateTime::from_timestamp(t.seconds, n))
-            .ok_or_else(|| invalid(format!("{field} is not a valid timestamp")))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "{field} is not a valid timestamp (0001-01-01 to 9999-12-31, nanos \
+                     0..=999999999)"
+                ))
+            })
     })
     .transpose()
+}
+
+/// The longest name a request may give (a ledger, an account, a source id). An account name
+/// is a prefix and a Stripe id of at most 255 characters, so a longer one names nothing; it is
+/// refused before an index of the store is asked to key it.
+const MAX_NAME_CHARS: usize = 512;
+
+/// A ledger, account or source id from a request, as the stores can compare it.
+fn name(field: &str, v: &str) -> Result<(), Status> {
+    if v.contains('\0') {
+        return Err(invalid(format!(
+            "{field} holds a NUL character, which no {field} in the ledger does"
+        )));
+    }
+    if v.len() > MAX_NAME_CHARS && v.chars().count() > MAX_NAME_CHARS {
+        return Err(invalid(format!(
+            "{field} is {} characters long: none in the ledger is longer than {MAX_NAME_CHARS}",
+            v.chars().count()
+        )));
+    }
+    Ok(())
+}
+
+/// A request's value as an error message shows it: quoted, and cut short past 64 characters
+/// (a status message travels in an HTTP/2 header, whose size is limited).
+fn shown(v: &str) -> String {
+    const SHOWN_CHARS: usize = 64;
+    let chars = v.chars().count();
+    if chars <= SHOWN_CHARS {
+        format!("{v:?}")
+    } else {
+        let start: String = v.chars().take(SHOWN_CHARS).collect();
+        format!("{start:?}… ({chars} characters)")
+    }
 }
 
 fn currency(c: &str) -> Result<(), Status> {
     if c.is_empty() {
         return Ok(());
     }
-    Currency::parse(c)
-        .map(|_| ())
-        .map_err(|e| invalid(format!("unknown currency {c:?}: {e}")))
+    // Not the parse error's own text: it quotes the whole value.
+    Currency::parse(c).map(|_| ()).map_err(|_| {
+        invalid(format!(
+            "unknown currency {}: expected three ASCII letters (an ISO 4217 code, like usd)",
+            shown(c)
+        ))
+    })
 }
 
 /// A currency the request names must be a well-formed code the journal has lines in.
@@ -98,7 +146,8 @@ async fn known_currency<S: Store>(store: &S, c: &str) -> Result<(), Status> {
         Ok(())
     } else {
         Err(invalid(format!(
-            "unknown currency {c:?}: the ledger has no entry in it"
+            "unknown currency {}: the ledger has no entry in it",
+            shown(c)
         )))
     }
 }
@@ -201,6 +250,8 @@ impl<S: Store> LedgerQuery for Query<S> {
         request: Request<pb::GetBalancesRequest>,
     ) -> Result<Response<pb::GetBalancesResponse>, Status> {
         let r = request.into_inner();
+        name("ledger", &r.ledger)?;
+        name("account", &r.account)?;
         known_currency(&self.store, &r.currency).await?;
         let (eff, rec) = as_of(r.as_of.as_ref())?;
         let balances = balances(&self.store, &r.ledger, &r.account, &r.currency, eff, rec).await?;
@@ -215,6 +266,7 @@ impl<S: Store> LedgerQuery for Query<S> {
         if r.ledger.is_empty() {
             return Err(invalid("ledger is required (a Stripe account id, acct_…)"));
         }
+        name("ledger", &r.ledger)?;
         let (eff, rec) = as_of(r.as_of.as_ref())?;
         let rows = balances(&self.store, &r.ledger, "", "", eff, rec).await?;
         let mut sums: std::collections::BTreeMap<&str, Decimal> = Default::default();
@@ -234,6 +286,9 @@ impl<S: Store> LedgerQuery for Query<S> {
         request: Request<pb::ListEntriesRequest>,
     ) -> Result<Response<pb::ListEntriesResponse>, Status> {
         let r = request.into_inner();
+        name("ledger", &r.ledger)?;
+        name("account", &r.account)?;
+        name("source_id", &r.source_id)?;
         let size = page_size(r.page_size)?;
         let after = page_token(&r.page_token)?;
         let (from, to) = range(r.effective_from.as_ref(), r.effective_to.as_ref())?;
@@ -270,7 +325,7 @@ impl<S: Store> LedgerQuery for Query<S> {
     ) -> Result<Response<pb::GetEntryResponse>, Status> {
         let r = request.into_inner();
         let id = Uuid::parse_str(&r.entry_id)
-            .map_err(|_| invalid(format!("entry_id {:?} is not a UUID", r.entry_id)))?;
+            .map_err(|_| invalid(format!("entry_id {} is not a UUID", shown(&r.entry_id))))?;
         let (stored, raw_fact) = self
             .store
             .entry(id)
@@ -293,6 +348,8 @@ impl<S: Store> LedgerQuery for Query<S> {
         if r.ledger.is_empty() || r.account.is_empty() || r.currency.is_empty() {
             return Err(invalid("ledger, account and currency are required"));
         }
+        name("ledger", &r.ledger)?;
+        name("account", &r.account)?;
         known_currency(&self.store, &r.currency).await?;
         let size = page_size(r.page_size)?;
         let skip = page_token(&r.page_token)?;
