@@ -170,11 +170,7 @@ impl Remote {
 
     /// For a plain address, the hint that the ledger may be serving TLS.
     fn tls_hint(&self) -> &'static str {
-        if self.plain {
-            " (a ledger that serves TLS needs an https:// address)"
-        } else {
-            ""
-        }
+        if self.plain { PLAIN_TO_TLS_HINT } else { "" }
     }
 
     /// The error for a status the ledger answered `rpc` with.
@@ -245,10 +241,13 @@ fn broke_below_grpc(detail: &str) -> bool {
 }
 
 /// Why a connection failed, with what to do when it is TLS's doing.
+/// Said when a plain `http://` connection or call fails: the ledger may serve TLS only.
+const PLAIN_TO_TLS_HINT: &str = " (a ledger that serves TLS needs an https:// address)";
+
 fn connect_failure(e: &dyn std::error::Error, tls: bool) -> String {
     let chain = source_chain(e);
     if !tls {
-        return format!("{chain} (a ledger that serves TLS needs an https:// address)");
+        return format!("{chain}{PLAIN_TO_TLS_HINT}");
     }
     let lower = chain.to_lowercase();
     if lower.contains("certificate") || lower.contains("unknownissuer") {
