@@ -4,11 +4,7 @@
 //! it without stopping, every refused record goes to the dead-letter topic with a reason, and
 //! the two stores end with the same books as the core's in-memory fold: a value one store
 //! keeps and the other refuses would show here as a difference.
-#![allow(clippy::unwrap_used)]
-
-mod ledger_support;
-
-use ledger_support::*;
+use crate::ledger_support::*;
 use ledgerline_bus::EmbeddedLog;
 use ledgerline_bus::topics::DLQ_REASON_HEADER;
 use ledgerline_ledger::consumer::fold_and_commit;
@@ -74,9 +70,10 @@ fn leaves(v: &mut Value) -> Vec<&mut Value> {
         leaf => vec![leaf],
     }
 }
+
 /// A world's facts, half of them with one value made hostile (their envelopes rebuilt around
-/// the new JSON; the envelope's account is left as it is: `ledger_unstorable_facts.rs` covers
-/// it), and how many were.
+/// the new JSON; the envelope's account is left as it is: `main.rs` here covers it), and how
+/// many were.
 fn hostile_world(seed: u64) -> (Vec<WireFact>, usize) {
     let (_world, mut facts) = world_facts(seed, 1_500);
     let mut dice = Dice(0x2545_F491_4F6C_DD1D ^ seed);

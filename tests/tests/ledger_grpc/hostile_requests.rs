@@ -3,11 +3,7 @@
 //! what the stores and `google.protobuf.Timestamp` allow, page tokens and sizes at the limits.
 //! Each is answered OK, INVALID_ARGUMENT or NOT_FOUND with a message — never INTERNAL (which
 //! tells the caller nothing it can fix) nor a dropped connection.
-#![allow(clippy::unwrap_used)]
-
-mod ledger_support;
-
-use ledger_support::*;
+use crate::ledger_support::*;
 use ledgerline_bus::EmbeddedLog;
 use ledgerline_ledger::Role;
 use ledgerline_ledger::consumer::fold_and_commit;

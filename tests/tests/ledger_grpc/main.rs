@@ -4,6 +4,8 @@
 //! verification, health and reflection.
 #![allow(clippy::unwrap_used)]
 
+mod hostile_requests;
+#[path = "../ledger_support/mod.rs"]
 mod ledger_support;
 
 use std::time::Duration;

@@ -6,15 +6,11 @@
 //! fold splits each batch until the record is alone, commits the rest part by part, and sends
 //! the record to the dead-letter topic with the database's reason. The books equal the core's
 //! fold of the world without the three, and the stored offsets cover every record once.
-//! PostgreSQL only: SQLite keeps both values (its one refusal, a value over 1 GB, is not worth
-//! a test's memory).
-#![allow(clippy::unwrap_used)]
-
-mod ledger_support;
-
+//! PostgreSQL only: SQLite keeps all three (what it refuses — a value over 1 GB, a currency
+//! its `CHECK` does not take — the core refuses first, or is not worth a test's memory).
 use std::sync::OnceLock;
 
-use ledger_support::*;
+use crate::ledger_support::*;
 use ledgerline_bus::EmbeddedLog;
 use ledgerline_bus::topics::DLQ_REASON_HEADER;
 use ledgerline_core::entry::EntryDraft;

@@ -12,7 +12,10 @@
 //!   3040 exceeds btree version 4 maximum 2704`); SQLite stored it.
 #![allow(clippy::unwrap_used)]
 
+mod hostile_values;
+#[path = "../ledger_support/mod.rs"]
 mod ledger_support;
+mod refused_values;
 
 use ledger_support::*;
 use ledgerline_bus::EmbeddedLog;
