@@ -170,3 +170,72 @@ async fn dead_letters_are_listed_and_a_fixed_one_replayed_into_the_books() {
     stop.cancel();
     running.task.await.unwrap().unwrap();
 }
+
+/// A record as large as a producer with librdkafka's defaults (the ingester's) can publish is
+/// dead-lettered whole, headers and all, and the ledger folds on. Before, its dead letter (the
+/// record plus ~150 bytes of headers) passed that same 1,000,000-byte cap, the publish failed
+/// at every retry and restart, and the ledger stopped on it for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_at_the_producers_size_limit_is_dead_lettered_whole() {
+    let prefix = format!("{}.", unique_name("dlbig"));
+    let topics = Topics::with_prefix(&prefix);
+    let (pool, url) = fresh_db("dead_letters_big").await;
+    let group = unique_name("ledger");
+    let (running, stop) = start(config(&url, &topics, &group)).await;
+    let events = topics.stripe_events();
+    let producer = kafka("dead-letters-big").idempotent_producer().unwrap();
+    let key = b"acct_platform/evt_big";
+    // The largest record this producer takes, to 16 bytes: not JSON, so a dead letter.
+    let mut size = 1_000_000;
+    let payload = loop {
+        let record = ledgerline_proto::stripe::v1::StripeEventRecord {
+            event_id: "evt_big".into(),
+            event_type: "charge.succeeded".into(),
+            account: PLATFORM.into(),
+            raw_json: vec![b'x'; size],
+            ..Default::default()
+        };
+        let payload = prost::Message::encode_to_vec(&record);
+        let sent = producer
+            .publish(&[OutRecord {
+                topic: &events,
+                key: Some(key),
+                payload: Some(&payload),
+                headers: &[],
+            }])
+            .await;
+        if sent.is_ok() {
+            break payload;
+        }
+        size -= 16;
+        assert!(size > 990_000, "{sent:?}");
+    };
+    let (_, facts) = world_facts(3, 20);
+    let records = produce(&topics, &facts, 0).await + 1;
+    wait_for_offsets(&pool, &group, records, Duration::from_secs(60)).await;
+    assert_eq!(
+        stored_digests(&pool).await,
+        model_digests(&model(&facts)),
+        "the facts behind it are folded"
+    );
+    let reader = kafka(&unique_name("dl-reader"))
+        .consumer("dl-reader")
+        .unwrap();
+    let dead = read_to_end(&reader, &dlq_of(&events), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].payload.as_deref(),
+        Some(payload.as_slice()),
+        "whole"
+    );
+    let reason = dead[0].header(DLQ_REASON_HEADER).unwrap();
+    assert!(
+        reason.starts_with(b"the core cannot post this fact: malformed Stripe JSON"),
+        "{}",
+        String::from_utf8_lossy(reason)
+    );
+    stop.cancel();
+    running.task.await.unwrap().unwrap();
+}

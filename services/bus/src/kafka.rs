@@ -67,13 +67,30 @@ impl KafkaConfig {
     /// A producer that never writes a record twice or out of order on retry
     /// (`enable.idempotence`, `acks=all`), so "Kafka acknowledged" means durable.
     pub fn idempotent_producer(&self) -> Result<FutureProducer, BusError> {
+        self.finish(self.idempotent())
+            .create()
+            .map_err(BusError::Client)
+    }
+
+    /// [`Self::idempotent_producer`] for records that carry another record whole, with headers
+    /// added (dead letters, their replays). It takes messages up to the broker's default topic
+    /// limit ([`BROKER_MAX_MESSAGE_BYTES`]) instead of librdkafka's 1,000,000 bytes, which the
+    /// record's own producer had: a record within a few hundred bytes of that would otherwise
+    /// never fit on its dead-letter topic, and the ledger would stop on it at every restart.
+    pub fn forwarding_producer(&self) -> Result<FutureProducer, BusError> {
+        let mut config = self.idempotent();
+        config.set("message.max.bytes", BROKER_MAX_MESSAGE_BYTES.to_string());
+        self.finish(config).create().map_err(BusError::Client)
+    }
+
+    fn idempotent(&self) -> ClientConfig {
         let mut config = self.base();
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("compression.type", "none");
-        self.finish(config).create().map_err(BusError::Client)
+        config
     }
 
     /// A consumer that commits nothing by itself: the service decides when an offset is
@@ -110,6 +127,11 @@ pub struct TopicSpec {
     /// Topic-level settings, e.g. `("cleanup.policy", "compact")`.
     pub config: Vec<(String, String)>,
 }
+
+/// The broker's default `max.message.bytes` for a topic (Kafka's `message.max.bytes`,
+/// 1 MiB + 12): a producer with librdkafka's default cap (1,000,000 bytes) leaves 48 KiB of it
+/// for what a forwarding producer adds ([`KafkaConfig::forwarding_producer`]).
+pub const BROKER_MAX_MESSAGE_BYTES: usize = 1_048_588;
 
 /// The topic settings that keep every record (see [`TopicSpec`]).
 pub const KEEP_FOREVER: [(&str, &str); 2] = [("retention.ms", "-1"), ("retention.bytes", "-1")];

@@ -22,6 +22,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::dead_letters::reason_header;
 use crate::engine::{BatchReport, DeadLetter, Engine, InRecord, Prepared, TopicKind, prepare};
 use crate::health::Readiness;
 use crate::raw::{DICTIONARY_SAMPLE_BYTES, DICTIONARY_SAMPLES, Dictionary, RawEncoder};
@@ -311,12 +312,13 @@ async fn send_dead_letters<P: LogPublisher + ?Sized>(
         .iter()
         .map(|d| [d.record.partition.to_string(), d.record.offset.to_string()])
         .collect();
-    let headers: Vec<[(&str, &[u8]); 3]> = dead
+    let reasons: Vec<_> = dead.iter().map(|d| reason_header(&d.reason)).collect();
+    let headers: Vec<[(&str, &[u8]); 3]> = reasons
         .iter()
         .zip(&sources)
-        .map(|(d, [partition, offset])| {
+        .map(|(reason, [partition, offset])| {
             [
-                (DLQ_REASON_HEADER, d.reason.as_bytes()),
+                (DLQ_REASON_HEADER, reason.as_bytes()),
                 (DLQ_SOURCE_PARTITION_HEADER, partition.as_bytes()),
                 (DLQ_SOURCE_OFFSET_HEADER, offset.as_bytes()),
             ]

@@ -129,8 +129,9 @@ pub enum Error {
 impl Error {
     /// The database refused a value being written: SQLSTATE class 22 (data exception: bad
     /// encoding, a number or time out of range), 54 (program limit exceeded: a key too long
-    /// for its index), 23502 or 23514 (a `NOT NULL` or `CHECK` constraint), or SQLite's
-    /// `SQLITE_TOOBIG` (18). The same write fails on every try, so
+    /// for its index), 23502 or 23514 (a `NOT NULL` or `CHECK` constraint); SQLite's
+    /// `SQLITE_TOOBIG` (18), `SQLITE_CONSTRAINT_CHECK` (275) or `_NOTNULL` (1299). The same
+    /// write fails on every try, so
     /// the fold finds the record that carries the value and sets it aside
     /// ([`consumer::fold_prepared_and_commit`]) instead of stopping on it for good.
     pub fn is_refused_value(&self) -> bool {
@@ -143,7 +144,7 @@ impl Error {
                     if postgres {
                         c.starts_with("22") || c.starts_with("54") || c == "23502" || c == "23514"
                     } else {
-                        c == "18"
+                        matches!(c.as_ref(), "18" | "275" | "1299")
                     }
                 })
             }
@@ -314,7 +315,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .kafka
             .consumer(&format!("{}.log-start", config.group_id))?,
     );
-    let producer = config.kafka.idempotent_producer()?;
+    // It publishes dead letters: records whole, with headers added.
+    let producer = config.kafka.forwarding_producer()?;
     let listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
     let grpc_addr = listener.local_addr()?;
     let metrics_listener = match config.metrics_addr {

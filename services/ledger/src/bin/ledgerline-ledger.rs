@@ -271,7 +271,7 @@ async fn dead_letters(
                     })
                     .collect::<anyhow::Result<_>>()?
             };
-            let producer = kafka.idempotent_producer()?;
+            let producer = kafka.forwarding_producer()?;
             let replayed = dead_letters::replay(&producer, &chosen).await?;
             writeln!(out, "{replayed}")?;
         }
