@@ -240,10 +240,10 @@ fn broke_below_grpc(detail: &str) -> bool {
     .any(|m| detail.contains(m))
 }
 
-/// Why a connection failed, with what to do when it is TLS's doing.
 /// Said when a plain `http://` connection or call fails: the ledger may serve TLS only.
 const PLAIN_TO_TLS_HINT: &str = " (a ledger that serves TLS needs an https:// address)";
 
+/// Why a connection failed, with what to do when it is TLS's doing.
 fn connect_failure(e: &dyn std::error::Error, tls: bool) -> String {
     let chain = source_chain(e);
     if !tls {
