@@ -13,14 +13,11 @@ use std::sync::OnceLock;
 
 use ledger_support::*;
 use ledgerline_bus::EmbeddedLog;
-use ledgerline_bus::topics::DLQ_REASON_HEADER;
 use ledgerline_core::{Ledger, Outcome, PostError, Posting, post_raw};
 use ledgerline_ledger::consumer::fold_and_commit;
 use ledgerline_ledger::engine::Engine;
 use ledgerline_ledger::rules::PostingRules;
 use ledgerline_ledger::store::{PgStore, SqliteStore, Store};
-use ledgerline_proto::stripe::v1::StripeEventRecord;
-use prost::Message as _;
 
 /// The world every test here folds, and its two poison facts' ids (events that post entries:
 /// one in the first half, one in the second).
@@ -93,15 +90,7 @@ async fn poison_facts_go_to_the_dead_letters<S: Store>(store: S) {
     }
     assert_eq!(dead_letters, 2);
 
-    let dead: Vec<(String, String)> = dlq
-        .read("e.dlq", 0, 0)
-        .into_iter()
-        .map(|r| {
-            let event = StripeEventRecord::decode(r.payload.as_deref().unwrap()).unwrap();
-            let reason = String::from_utf8(r.header(DLQ_REASON_HEADER).unwrap().to_vec()).unwrap();
-            (event.event_id, reason)
-        })
-        .collect();
+    let dead = dead_events(&dlq, "e.dlq");
     assert_eq!(
         dead.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
         poison,
@@ -116,15 +105,7 @@ async fn poison_facts_go_to_the_dead_letters<S: Store>(store: S) {
         );
     }
 
-    let healthy: Vec<WireFact> = world
-        .facts
-        .iter()
-        .filter(|f| {
-            let id = post_raw(&f.account, &f.raw).map(|p| p.fact_id.to_string());
-            !id.is_ok_and(|id| poison.contains(&id.as_str()))
-        })
-        .cloned()
-        .collect();
+    let healthy = facts_without(&world.facts, &poison);
     assert_eq!(healthy.len(), world.facts.len() - 2);
     let model = model(&healthy);
     let stored = store_digests(&store).await;

@@ -87,6 +87,31 @@ pub fn world_facts(seed: u64, n: u64) -> (World, Vec<WireFact>) {
     (world, out)
 }
 
+/// The dead letters an embedded log holds on `topic` (an events topic's `.dlq`): each one's
+/// event id and reason, in order.
+pub fn dead_events(dlq: &ledgerline_bus::EmbeddedLog, topic: &str) -> Vec<(String, String)> {
+    dlq.read(topic, 0, 0)
+        .into_iter()
+        .map(|r| {
+            let event = StripeEventRecord::decode(r.payload.as_deref().unwrap()).unwrap();
+            let reason = r.header(ledgerline_bus::topics::DLQ_REASON_HEADER).unwrap();
+            (event.event_id, String::from_utf8(reason.to_vec()).unwrap())
+        })
+        .collect()
+}
+
+/// The facts but those with one of `ids`.
+pub fn facts_without(facts: &[WireFact], ids: &[&str]) -> Vec<WireFact> {
+    facts
+        .iter()
+        .filter(|f| {
+            let id = ledgerline_core::post_raw(&f.account, &f.raw).map(|p| p.fact_id.to_string());
+            !id.is_ok_and(|id| ids.contains(&id.as_str()))
+        })
+        .cloned()
+        .collect()
+}
+
 /// The core's in-memory fold of the same facts: the model the database must equal.
 /// The facts as consumed records, handed to the fold directly (no broker): events on topic
 /// `e`, balance transactions on `b`, one partition each, offsets counting from 0 per topic.

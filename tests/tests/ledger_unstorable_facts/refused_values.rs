@@ -12,15 +12,12 @@ use std::sync::OnceLock;
 
 use crate::ledger_support::*;
 use ledgerline_bus::EmbeddedLog;
-use ledgerline_bus::topics::DLQ_REASON_HEADER;
 use ledgerline_core::entry::EntryDraft;
 use ledgerline_core::{JournalEntry, PostError, Posting, post_raw};
 use ledgerline_ledger::consumer::fold_and_commit;
 use ledgerline_ledger::engine::Engine;
 use ledgerline_ledger::rules::PostingRules;
 use ledgerline_ledger::store::{PgStore, Store};
-use ledgerline_proto::stripe::v1::StripeEventRecord;
-use prost::Message as _;
 
 /// The world, and the ids of its three facts posted with refused values (events whose posting
 /// holds an entry: one in each third).
@@ -133,15 +130,7 @@ async fn refused_values_go_to_the_dead_letters_and_the_rest_is_folded() {
     }
     assert_eq!((folded, dead_letters), (records.len(), 3));
 
-    let dead: Vec<(String, String)> = dlq
-        .read("e.dlq", 0, 0)
-        .into_iter()
-        .map(|r| {
-            let event = StripeEventRecord::decode(r.payload.as_deref().unwrap()).unwrap();
-            let reason = String::from_utf8(r.header(DLQ_REASON_HEADER).unwrap().to_vec()).unwrap();
-            (event.event_id, reason)
-        })
-        .collect();
+    let dead = dead_events(&dlq, "e.dlq");
     assert_eq!(
         dead.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
         refused_ids,
@@ -158,15 +147,7 @@ async fn refused_values_go_to_the_dead_letters_and_the_rest_is_folded() {
         );
     }
 
-    let kept: Vec<WireFact> = world
-        .facts
-        .iter()
-        .filter(|f| {
-            let id = post_raw(&f.account, &f.raw).map(|p| p.fact_id.to_string());
-            !id.is_ok_and(|id| refused_ids.contains(&id.as_str()))
-        })
-        .cloned()
-        .collect();
+    let kept = facts_without(&world.facts, &refused_ids);
     assert_eq!(kept.len(), world.facts.len() - 3);
     let model = model(&kept);
     assert_eq!(
