@@ -124,7 +124,15 @@ pub fn write_list(out: &mut dyn Write, letters: &[DeadLetterRecord]) -> std::io:
             Ok(fact) => fact.clone(),
             Err(why) => format!("(undecodable: {why})"),
         };
-        writeln!(out, "{}\t{source}\t{fact}\t{}", l.id, one_line(&l.reason))?;
+        // The fact's names come from the record's producer: tabs or line breaks in them would
+        // break the columns.
+        writeln!(
+            out,
+            "{}\t{source}\t{}\t{}",
+            l.id,
+            one_line(&fact),
+            one_line(&l.reason)
+        )?;
     }
     Ok(())
 }
@@ -199,6 +207,26 @@ pub async fn replay<P: LogPublisher + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listed_dead_letter_is_one_line_of_four_columns() {
+        let letter = DeadLetterRecord {
+            id: "e.dlq/0/7".into(),
+            source_topic: "e".into(),
+            source: Some((2, 41)),
+            reason: "the core cannot post this fact:\tbad\njson".into(),
+            fact: Ok("evt_1\tinvoice.paid\nx".into()),
+            key: None,
+            payload: None,
+        };
+        let mut out = Vec::new();
+        write_list(&mut out, &[letter]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "dead letter\tsource\tfact\treason\n\
+             e.dlq/0/7\te/2/41\tevt_1 invoice.paid x\tthe core cannot post this fact: bad json\n"
+        );
+    }
 
     #[test]
     fn a_reason_is_cut_to_fit_its_header() {
