@@ -1,6 +1,7 @@
 //! Facts with hostile values: a stripe-sim world whose JSON has, here and there, a value
 //! replaced by one Stripe would not write (empty, too long, multibyte, NUL, control and
-//! right-to-left characters, extreme and fractional numbers, another type). Both stores fold
+//! right-to-left characters, extreme and fractional numbers, another type) or a member
+//! removed. Both stores fold
 //! it without stopping, every refused record goes to the dead-letter topic with a reason, and
 //! the two stores end with the same books as the core's in-memory fold: a value one store
 //! keeps and the other refuses would show here as a difference.
@@ -71,9 +72,28 @@ fn leaves(v: &mut Value) -> Vec<&mut Value> {
     }
 }
 
-/// A world's facts, half of them with one value made hostile (their envelopes rebuilt around
-/// the new JSON; the envelope's account is left as it is: `main.rs` here covers it), and how
-/// many were.
+/// Every object member of a JSON value, depth first: its object's JSON pointer, and its key.
+fn members(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(map) => {
+            for (key, x) in map {
+                out.push((at.to_owned(), key.clone()));
+                let escaped = key.replace('~', "~0").replace('/', "~1");
+                members(x, &format!("{at}/{escaped}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                members(x, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A world's facts, half of them made hostile — one value replaced, or (one in four) one member
+/// removed — their envelopes rebuilt around the new JSON (the envelope's account is left as it
+/// is: `main.rs` here covers it), and how many were.
 fn hostile_world(seed: u64) -> (Vec<WireFact>, usize) {
     let (_world, mut facts) = world_facts(seed, 1_500);
     let mut dice = Dice(0x2545_F491_4F6C_DD1D ^ seed);
@@ -84,9 +104,18 @@ fn hostile_world(seed: u64) -> (Vec<WireFact>, usize) {
         }
         hostile += 1;
         let mut json: Value = serde_json::from_slice(&f.raw).unwrap();
-        let mut leaves = leaves(&mut json);
-        let at = dice.roll(leaves.len());
-        *leaves[at] = hostile_value(&mut dice);
+        if dice.roll(4) == 0 {
+            // A member missing: one Stripe always sends, or one only some objects have.
+            let mut all = Vec::new();
+            members(&json, "", &mut all);
+            let (object, key) = &all[dice.roll(all.len())];
+            let object = json.pointer_mut(object).and_then(Value::as_object_mut);
+            object.unwrap().remove(key);
+        } else {
+            let mut leaves = leaves(&mut json);
+            let at = dice.roll(leaves.len());
+            *leaves[at] = hostile_value(&mut dice);
+        }
         f.raw = serde_json::to_vec(&json).unwrap();
         f.payload = if f.topic_is_events {
             let mut r = StripeEventRecord::decode(f.payload.as_slice()).unwrap();
