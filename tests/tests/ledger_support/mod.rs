@@ -503,14 +503,18 @@ pub fn samples(page: &str, name: &str) -> BTreeMap<String, i64> {
         .collect()
 }
 
-/// Builds the binary (cargo is idle while tests run) and returns its path. Every binary of the
-/// workspace, not this one alone: features are then unified as for `cargo test --workspace`,
-/// so the dependencies the tests were built with are reused (built alone, the ledger's took
-/// ~160 s of CI rebuilding them with other features).
+/// Builds the binary (cargo is idle while tests run) and returns its path.
 pub fn ledger_binary() -> std::path::PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
-        .args(["build", "-q", "--workspace", "--bins"])
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "ledgerline-ledger",
+            "--bin",
+            "ledgerline-ledger",
+        ])
         .status()
         .unwrap();
     assert!(status.success(), "building ledgerline-ledger failed");
