@@ -180,28 +180,21 @@ pub async fn fold_prepared_and_commit<S: Store, P: LogPublisher + ?Sized>(
         let batch_part = &mut batch[part.clone()];
         match fold_retrying(store, engine, producer, log_bounds, group, batch_part).await {
             Ok(report) => folded.add(report),
-            Err(e) if e.is_refused_value() && part.len() > 1 => {
-                let middle = part.start + part.len() / 2;
-                parts.push(middle..part.end);
-                parts.push(part.start..middle);
-            }
-            Err(e) if e.is_refused_value() && part.len() == 1 => {
-                let refused = &mut batch_part[0];
-                if refused.raw_fact().is_none() {
-                    // Already a dead letter: the refusal is not this record's.
-                    return Err(e);
+            Err(e) if e.is_refused_value() => match batch_part {
+                // Already a dead letter (or nothing): the refusal is not a record's.
+                [] => return Err(e),
+                [refused] if refused.raw_fact().is_none() => return Err(e),
+                [refused] => {
+                    refused
+                        .send_to_dead_letters(format!("the database refuses a value of it: {e}"));
+                    parts.push(part);
                 }
-                tracing::error!(
-                    topic = refused.record.topic,
-                    partition = refused.record.partition,
-                    offset = refused.record.offset,
-                    error = %e,
-                    "the database refuses a value of this record: it goes to the dead-letter \
-                     topic"
-                );
-                refused.send_to_dead_letters(format!("the database refuses a value of it: {e}"));
-                parts.push(part);
-            }
+                _ => {
+                    let middle = part.start + part.len() / 2;
+                    parts.push(middle..part.end);
+                    parts.push(part.start..middle);
+                }
+            },
             Err(e) => return Err(e),
         }
     }
@@ -234,14 +227,6 @@ async fn fold_retrying<S: Store, P: LogPublisher + ?Sized>(
             }) => {
                 attempt -= 1;
                 if let Some(poison) = batch.get_mut(batch_index) {
-                    tracing::error!(
-                        topic = poison.record.topic,
-                        partition = poison.record.partition,
-                        offset = poison.record.offset,
-                        panic = message,
-                        "the posting rules panicked on a record: it goes to the dead-letter \
-                         topic and the batch is folded again without it"
-                    );
                     poison.send_to_dead_letters(Unpostable::Panicked(message).to_string());
                 }
             }

@@ -199,10 +199,10 @@ pub fn decode(kind: TopicKind, payload: Option<&[u8]>) -> Result<(String, Vec<u8
             "envelope's account holds a NUL character (\\u0000), which no store can keep".into(),
         );
     }
-    if account.chars().count() > MAX_ID_CHARS {
+    let chars = account.chars().count();
+    if chars > MAX_ID_CHARS {
         return Err(format!(
-            "envelope's account is {} characters long: Stripe's ids are at most {MAX_ID_CHARS}",
-            account.chars().count()
+            "envelope's account is {chars} characters long: Stripe's ids are at most {MAX_ID_CHARS}"
         ));
     }
     if raw.is_empty() {
@@ -282,8 +282,16 @@ impl Prepared {
         self.content.as_ref().ok().map(|f| f.raw.as_slice())
     }
 
-    /// Sends the record to the dead-letter topic when its batch is folded again.
+    /// Sends the record to the dead-letter topic when its batch is folded again, and says so
+    /// in the log (a record found to stop its batch: a bug met, or a value the store refuses).
     pub fn send_to_dead_letters(&mut self, reason: String) {
+        tracing::error!(
+            topic = self.record.topic,
+            partition = self.record.partition,
+            offset = self.record.offset,
+            reason,
+            "this record goes to the dead-letter topic, and its batch is folded again without it"
+        );
         self.content = Err(reason);
     }
 }

@@ -131,9 +131,8 @@ impl Error {
     /// encoding, a number or time out of range), 54 (program limit exceeded: a key too long
     /// for its index), 23502 or 23514 (a `NOT NULL` or `CHECK` constraint); SQLite's
     /// `SQLITE_TOOBIG` (18), `SQLITE_CONSTRAINT_CHECK` (275) or `_NOTNULL` (1299). The same
-    /// write fails on every try, so
-    /// the fold finds the record that carries the value and sets it aside
-    /// ([`consumer::fold_prepared_and_commit`]) instead of stopping on it for good.
+    /// write fails on every try, so the fold finds the record that carries the value and sets
+    /// it aside ([`consumer::fold_prepared_and_commit`]) instead of stopping on it for good.
     pub fn is_refused_value(&self) -> bool {
         match self {
             Self::Database(sqlx::Error::Database(d)) => {
