@@ -503,27 +503,10 @@ pub fn samples(page: &str, name: &str) -> BTreeMap<String, i64> {
         .collect()
 }
 
-/// Builds the binary (cargo is idle while tests run) and returns its path.
+/// The ledger's service binary (`ledgerline-ledger`), built by cargo with the tests as
+/// `ledgerline-ledger-under-test` (tests/Cargo.toml).
 pub fn ledger_binary() -> std::path::PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "ledgerline-ledger",
-            "--bin",
-            "ledgerline-ledger",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "building ledgerline-ledger failed");
-    // target/<profile>/deps/<this test> → target/<profile>/ledgerline-ledger
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("ledgerline-ledger")
+    env!("CARGO_BIN_EXE_ledgerline-ledger-under-test").into()
 }
 
 /// Adds 1 to line 0 of `entry` the way only someone outside the ledger could: as superuser, with

@@ -16,7 +16,11 @@ use ledgerline_ledger::{Config, Role, TopicKind};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
-#[command(about = "Ledgerline ledger: Stripe facts from Kafka into PostgreSQL, exactly once")]
+// The name is given: the tests build this file in their own package too (tests/Cargo.toml).
+#[command(
+    name = "ledgerline-ledger",
+    about = "Ledgerline ledger: Stripe facts from Kafka into PostgreSQL, exactly once"
+)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
