@@ -261,6 +261,14 @@ impl Client {
         };
         let list: ListBody<'_> =
             serde_json::from_slice(&resp.body).map_err(|e| decode(e.to_string()))?;
+        // Paging goes on from the last object listed: with none, every caller would ask for the
+        // same page again, forever.
+        if list.has_more && list.data.is_empty() {
+            return Err(decode(
+                "an empty page that says more objects follow (`has_more`); there is no object to                  page on from"
+                    .to_owned(),
+            ));
+        }
         let mut data = Vec::with_capacity(list.data.len());
         for raw in list.data {
             let ic: IdCreated<'_> =

@@ -184,3 +184,57 @@ async fn client_side_limiter_keeps_under_the_server_limit() {
     );
     server.shutdown().await;
 }
+
+/// A server that answers every request with `200` and `body` (HTTP/1.1, one request a
+/// connection); returns its base URL and how many requests it answered.
+async fn answering(body: &'static str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = answered.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nrequest-id: req_empty\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tcp.write_all(answer.as_bytes()).await;
+        }
+    });
+    (base, answered)
+}
+
+#[tokio::test]
+async fn an_empty_page_that_says_more_follow_is_an_error_not_an_endless_walk() {
+    let (base, answered) = answering(r#"{"object":"list","data":[],"has_more":true}"#).await;
+    let c = client(&base, DEFAULT_TEST_KEY, Some(0));
+    let err = c
+        .list_page("/v1/balance_transactions", &[], None)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StripeError::Decode { .. }), "{text}");
+    assert!(
+        text.contains("has_more") && text.contains("req_empty"),
+        "{text}"
+    );
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The same page without `has_more` is the end of a list, not an error.
+    let (base, _) = answering(r#"{"object":"list","data":[],"has_more":false}"#).await;
+    let page = client(&base, DEFAULT_TEST_KEY, Some(0))
+        .list_page("/v1/balance_transactions", &[], None)
+        .await
+        .unwrap();
+    assert!(page.data.is_empty() && !page.has_more);
+}
