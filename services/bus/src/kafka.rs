@@ -133,6 +133,11 @@ pub struct TopicSpec {
 /// for what a forwarding producer adds ([`KafkaConfig::forwarding_producer`]).
 pub const BROKER_MAX_MESSAGE_BYTES: usize = 1_048_588;
 
+/// librdkafka's default `message.max.bytes`, which [`KafkaConfig::idempotent_producer`] keeps:
+/// the most a record published by it may hold (its key and value), and so the most a fact's
+/// record may be.
+pub const PRODUCER_MAX_MESSAGE_BYTES: usize = 1_000_000;
+
 /// The topic settings that keep every record (see [`TopicSpec`]).
 pub const KEEP_FOREVER: [(&str, &str); 2] = [("retention.ms", "-1"), ("retention.bytes", "-1")];
 

@@ -23,6 +23,24 @@ pub const DLQ_SOURCE_OFFSET_HEADER: &str = "ledgerline-dlq-source-offset";
 /// (`topic/partition/offset`).
 pub const REPLAYED_FROM_HEADER: &str = "ledgerline-replayed-from";
 
+/// The most of a reason a dead letter's header carries, in bytes: a reason may quote the
+/// values it refuses, and the dead letter must fit where its record did
+/// ([`crate::kafka::KafkaConfig::forwarding_producer`]).
+pub const MAX_REASON_BYTES: usize = 1_024;
+
+/// `reason` as a dead letter's header carries it: cut at [`MAX_REASON_BYTES`], on a character
+/// boundary, with `…` at the cut.
+pub fn reason_header(reason: &str) -> std::borrow::Cow<'_, str> {
+    if reason.len() <= MAX_REASON_BYTES {
+        return reason.into();
+    }
+    let mut end = MAX_REASON_BYTES - '…'.len_utf8();
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &reason[..end]).into()
+}
+
 /// Topic names with an optional deployment prefix (`acme.` → `acme.stripe.events.v1`), so
 /// several environments can share one cluster.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,6 +105,21 @@ pub fn stripe_object_key(account: &str, object_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_is_cut_to_fit_its_header() {
+        assert_eq!(reason_header("bad json"), "bad json");
+        let exact = "r".repeat(MAX_REASON_BYTES);
+        assert_eq!(reason_header(&exact), exact.as_str());
+        let long = format!("the id is {} characters long", "é".repeat(3_000));
+        let cut = reason_header(&long);
+        assert!(cut.len() <= MAX_REASON_BYTES, "{}", cut.len());
+        assert!(cut.len() > MAX_REASON_BYTES - 8, "{}", cut.len());
+        assert!(
+            cut.starts_with("the id is éé") && cut.ends_with("é…"),
+            "{cut}"
+        );
+    }
 
     #[test]
     fn prefix_applies_to_every_topic_and_dlq_follows_it() {

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use ledgerline_bus::topics::dlq_of;
 use ledgerline_bus::{KafkaConfig, TopicSpec, Topics, ensure_topics};
 use ledgerline_stripe::{
     Client, ClientConfig, Feature, WebhookSecret, WebhookVerifier, probe,
@@ -284,14 +285,16 @@ pub async fn start(
         Some(log) => Publisher::with_log(log.clone(), config.topics.clone(), metrics.clone()),
         None => {
             let admin = config.kafka.admin()?;
-            let specs: Vec<TopicSpec> = [
-                config.topics.stripe_events(),
-                config.topics.stripe_balance_transactions(),
-                config.topics.stripe_payouts(),
-            ]
-            .into_iter()
-            .map(|t| TopicSpec::new(t, config.partitions))
-            .collect();
+            let events = config.topics.stripe_events();
+            let bts = config.topics.stripe_balance_transactions();
+            let specs: Vec<TopicSpec> =
+                [events.clone(), bts.clone(), config.topics.stripe_payouts()]
+                    .into_iter()
+                    .map(|t| TopicSpec::new(t, config.partitions))
+                    // The dead letters of facts it cannot publish as they are (`publish`); the
+                    // ledger creates the same topics for its own.
+                    .chain([&events, &bts].map(|t| TopicSpec::new(dlq_of(t), 1)))
+                    .collect();
             ensure_topics(&admin, &specs).await?;
             let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
             ledgerline_bus::warn_about_retention(&admin, &names).await;

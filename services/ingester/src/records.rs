@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The fields of an event the ingester routes and filters on.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct EventHead {
     pub id: String,
     #[serde(rename = "type")]
@@ -27,7 +27,7 @@ pub struct EventHead {
     pub data: EventData,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct EventData {
     pub object: ObjectHead,
 }
@@ -70,6 +70,18 @@ pub struct ObjectHead {
 }
 
 impl ObjectHead {
+    /// The head of an object whose JSON the ingester cannot read, for its dead letter: the
+    /// `id` and `created` its list gave, and its `object` if that is a string.
+    pub fn listed(id: &str, created: i64, raw: &[u8]) -> Self {
+        let loose: Value = serde_json::from_slice(raw).unwrap_or_default();
+        Self {
+            id: Some(id.to_owned()),
+            object: loose["object"].as_str().map(str::to_owned),
+            created,
+            ..Self::default()
+        }
+    }
+
     fn id_of(v: &Option<Value>) -> Option<&str> {
         match v.as_ref()? {
             Value::String(s) => Some(s),

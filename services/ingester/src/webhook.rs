@@ -1,6 +1,7 @@
 //! The webhook receiver: verifies `Stripe-Signature` over the raw body, publishes the body
-//! untouched, and answers 2xx only after Kafka acknowledged. Refusals are 400 and publish
-//! nothing.
+//! untouched, and answers 2xx only after Kafka acknowledged. Refusals (a bad signature, a body
+//! that is not JSON) are 400 and publish nothing; a signed JSON body without the shape of a
+//! Stripe event is authentic, so it is kept: dead-lettered, then answered 200.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +18,7 @@ use serde::Deserialize;
 
 use crate::filters::Filters;
 use crate::metrics::Metrics;
-use crate::publish::Publisher;
+use crate::publish::{Outgoing, Publisher};
 use crate::records::{self, EventHead};
 use crate::secretbox::{self, SecretKey};
 use crate::store::Store;
@@ -89,12 +90,29 @@ async fn receive(
     }
     let head: EventHead = match serde_json::from_slice(&body) {
         Ok(h) => h,
+        Err(e) if e.is_data() => {
+            let loose: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let listed = EventHead {
+                id: loose["id"].as_str().unwrap_or_default().to_owned(),
+                created: loose["created"].as_i64().unwrap_or_default(),
+                ..EventHead::default()
+            };
+            let rec =
+                records::event_record(&listed, &body, &ep.platform_account, IngestSource::Webhook);
+            let reason =
+                format!("the ingester: a signed webhook without the shape of a Stripe event: {e}");
+            let dead = [s.publisher.event_dead_letter(&rec, &reason)];
+            return publish(
+                &s,
+                &dead,
+                &listed.id,
+                "dead-lettered: not a Stripe event's shape",
+            )
+            .await;
+        }
         Err(_) => {
             s.metrics.webhook_rejected("not_json");
-            return (
-                StatusCode::BAD_REQUEST,
-                "body is not a Stripe event JSON".to_owned(),
-            );
+            return (StatusCode::BAD_REQUEST, "body is not JSON".to_owned());
         }
     };
     if head.livemode.is_some_and(|live| live != ep.livemode) {
@@ -108,14 +126,24 @@ async fn receive(
     }
     let account = records::event_account(&head, &ep.platform_account).to_owned();
     let rec = records::event_record(&head, &body, &account, IngestSource::Webhook);
-    let records = [s.publisher.event(&rec)];
-    let outcome = match tokio::time::timeout(s.ack_timeout, s.publisher.send_all(&records)).await {
-        Ok(Ok(())) => return (StatusCode::OK, "ok".to_owned()),
+    publish(&s, &[s.publisher.event(&rec)], &head.id, "ok").await
+}
+
+/// Publishes a delivery's records: `answer` once the log acknowledged them, 503 (Stripe retries)
+/// if it did not in time.
+async fn publish(
+    s: &AppState,
+    records: &[Outgoing],
+    event_id: &str,
+    answer: &str,
+) -> (StatusCode, String) {
+    let outcome = match tokio::time::timeout(s.ack_timeout, s.publisher.send_all(records)).await {
+        Ok(Ok(())) => return (StatusCode::OK, answer.to_owned()),
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("no acknowledgement within {:?}", s.ack_timeout),
     };
     s.metrics.webhook_unacknowledged();
-    tracing::error!(event = %head.id, error = %outcome, "webhook not acknowledged by the log; Stripe will retry");
+    tracing::error!(event = %event_id, error = %outcome, "webhook not acknowledged by the log; Stripe will retry");
     (
         StatusCode::SERVICE_UNAVAILABLE,
         "not stored; retry".to_owned(),

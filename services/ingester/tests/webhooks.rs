@@ -15,15 +15,6 @@ use ledgerline_stripe_sim::http::{DEFAULT_TEST_KEY, SimConfig, SimServer};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .try_into()
-        .unwrap()
-}
-
 fn event(id: &str) -> Vec<u8> {
     format!(r#"{{"id":"{id}","object":"event","type":"invoice.paid","livemode":false,"created":1767225600,"api_version":"2026-07-29.dahlia","data":{{"object":{{"id":"in_{id}","object":"invoice","customer":"cus_1"}}}},"account":null,"pending_webhooks":1,  "request":{{"id":null}}}}"#).into_bytes()
 }
@@ -60,7 +51,7 @@ async fn rejections_rotation_and_the_official_library() {
         }
         req.send()
     };
-    let t = now();
+    let t = common::now();
     let body = event("evt_rejected");
     let good = signature_header(std::slice::from_ref(&current), t, &body);
     let cases: Vec<(&str, Vec<u8>, Option<String>, u16)> = vec![

@@ -22,12 +22,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::dead_letters::reason_header;
 use crate::engine::{BatchReport, DeadLetter, Engine, InRecord, Prepared, TopicKind, prepare};
 use crate::health::Readiness;
 use crate::raw::{DICTIONARY_SAMPLE_BYTES, DICTIONARY_SAMPLES, Dictionary, RawEncoder};
 use crate::rules::{PostingRules, Unpostable};
 use crate::store::{Store, WriteTx as _};
+use ledgerline_bus::topics::reason_header;
 
 /// Batch bounds: a batch holds what arrived while the previous one was written, at most
 /// `max_records` (then the reader stops reading: backpressure), handed over no earlier than

@@ -22,24 +22,6 @@ use rdkafka::consumer::StreamConsumer;
 use crate::Error;
 use crate::engine::{TopicKind, decode};
 
-/// The most of a reason a dead letter's header carries, in bytes: a reason may quote the
-/// values it refuses, and the dead letter must fit where its record did
-/// ([`ledgerline_bus::kafka::KafkaConfig::forwarding_producer`]).
-pub const MAX_REASON_BYTES: usize = 1_024;
-
-/// `reason` as a dead letter's header carries it: cut at [`MAX_REASON_BYTES`], on a character
-/// boundary, with `…` at the cut.
-pub fn reason_header(reason: &str) -> std::borrow::Cow<'_, str> {
-    if reason.len() <= MAX_REASON_BYTES {
-        return reason.into();
-    }
-    let mut end = MAX_REASON_BYTES - '…'.len_utf8();
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &reason[..end]).into()
-}
-
 /// One dead letter, read back.
 #[derive(Debug, Clone)]
 pub struct DeadLetterRecord {
@@ -225,21 +207,6 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "dead letter\tsource\tfact\treason\n\
              e.dlq/0/7\te/2/41\tevt_1 invoice.paid x\tthe core cannot post this fact: bad json\n"
-        );
-    }
-
-    #[test]
-    fn a_reason_is_cut_to_fit_its_header() {
-        assert_eq!(reason_header("bad json"), "bad json");
-        let exact = "r".repeat(MAX_REASON_BYTES);
-        assert_eq!(reason_header(&exact), exact.as_str());
-        let long = format!("the id is {} characters long", "é".repeat(3_000));
-        let cut = reason_header(&long);
-        assert!(cut.len() <= MAX_REASON_BYTES, "{}", cut.len());
-        assert!(cut.len() > MAX_REASON_BYTES - 8, "{}", cut.len());
-        assert!(
-            cut.starts_with("the id is éé") && cut.ends_with("é…"),
-            "{cut}"
         );
     }
 }

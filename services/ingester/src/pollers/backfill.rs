@@ -38,21 +38,24 @@ impl Ctx {
             let mut out = Vec::with_capacity(page.data.len());
             let mut payouts = Vec::new();
             for o in &page.data {
-                let Ok(head) = serde_json::from_slice::<ObjectHead>(&o.raw) else {
-                    continue;
-                };
                 if resource == "balance_transactions" {
-                    let rec = records::bt_record(
-                        &head,
-                        &o.raw,
-                        &scope.account,
-                        &api_version,
-                        IngestSource::Backfill,
-                        scope.client.mode().is_live(),
-                    );
-                    out.push(self.publisher.balance_transaction(&rec));
+                    out.push(self.bt_outgoing(scope, o, IngestSource::Backfill).0);
                     continue;
                 }
+                let head = match serde_json::from_slice::<ObjectHead>(&o.raw) {
+                    Ok(head) => head,
+                    Err(e) => {
+                        let listed = ObjectHead::listed(&o.id, o.created, &o.raw);
+                        let rec =
+                            records::backfill_record(&listed, &o.raw, &scope.account, &api_version);
+                        let reason = format!(
+                            "the ingester: an object of the backfill's {resource} list does not \
+                             have the shape of a Stripe object: {e}"
+                        );
+                        out.push(self.publisher.event_dead_letter(&rec, &reason));
+                        continue;
+                    }
+                };
                 if !self.filters.accepts(None, &head) {
                     continue;
                 }

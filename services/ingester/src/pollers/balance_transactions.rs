@@ -33,22 +33,41 @@ pub fn bt_digest(raw: &[u8]) -> String {
 }
 
 impl Ctx {
-    fn bt_outgoing(
+    /// The record of a listed balance transaction, and its head; one the ingester cannot read
+    /// is a dead letter, without a head.
+    pub(super) fn bt_outgoing(
         &self,
         scope: &Scope,
         obj: &RawObject,
         source: IngestSource,
-    ) -> Option<(Outgoing, ObjectHead)> {
-        let head: ObjectHead = serde_json::from_slice(&obj.raw).ok()?;
+    ) -> (Outgoing, Option<ObjectHead>) {
+        let parsed = serde_json::from_slice::<ObjectHead>(&obj.raw);
+        let head = match &parsed {
+            Ok(head) => head,
+            Err(_) => &ObjectHead::listed(&obj.id, obj.created, &obj.raw),
+        };
         let rec = records::bt_record(
-            &head,
+            head,
             &obj.raw,
             &scope.account,
             &scope.client.config().stripe_version,
             source,
             scope.client.mode().is_live(),
         );
-        Some((self.publisher.balance_transaction(&rec), head))
+        match parsed {
+            Ok(head) => (self.publisher.balance_transaction(&rec), Some(head)),
+            Err(e) => {
+                let reason = format!(
+                    "the ingester: the balance transaction does not have the shape of a Stripe \
+                     object: {e}"
+                );
+                (
+                    self.publisher
+                        .balance_transaction_dead_letter(&rec, &reason),
+                    None,
+                )
+            }
+        }
     }
 
     /// Publishes `objs` (oldest first) in chunks, except those created in `cursor`'s second
@@ -70,12 +89,12 @@ impl Ctx {
             let mut pending = Vec::new();
             let mut available = Vec::new();
             for o in chunk {
-                let Some((rec, head)) = self.bt_outgoing(scope, o, source) else {
-                    continue;
-                };
+                let (rec, head) = self.bt_outgoing(scope, o, source);
                 // Unchanged ones keep their pending state in step too (idempotent).
-                match head.status.as_deref() {
-                    Some("pending") => pending.push((o.id.clone(), o.created, head.available_on)),
+                match head.as_ref().map(|h| (h.status.as_deref(), h.available_on)) {
+                    Some((Some("pending"), available_on)) => {
+                        pending.push((o.id.clone(), o.created, available_on));
+                    }
                     _ => available.push(o.id.clone()),
                 }
                 let digest = bt_digest(&o.raw);

@@ -72,12 +72,20 @@ impl Ctx {
         scope: &Scope,
         obj: &RawObject,
         source: IngestSource,
-    ) -> Option<(Outgoing, EventHead)> {
+    ) -> Option<(Outgoing, Option<EventHead>)> {
         let head: EventHead = match serde_json::from_slice(&obj.raw) {
             Ok(h) => h,
             Err(e) => {
-                tracing::warn!(id = %obj.id, error = %e, "event without the expected shape; published unparsed fields empty");
-                return None;
+                let listed = EventHead {
+                    id: obj.id.clone(),
+                    created: obj.created,
+                    ..EventHead::default()
+                };
+                let rec = records::event_record(&listed, &obj.raw, &scope.account, source);
+                let reason = format!(
+                    "the ingester: the event does not have the shape of a Stripe event: {e}"
+                );
+                return Some((self.publisher.event_dead_letter(&rec, &reason), None));
             }
         };
         if !self
@@ -88,7 +96,7 @@ impl Ctx {
         }
         let account = records::event_account(&head, &scope.account).to_owned();
         let rec = records::event_record(&head, &obj.raw, &account, source);
-        Some((self.publisher.event(&rec), head))
+        Some((self.publisher.event(&rec), Some(head)))
     }
 
     /// Publishes `chunk` (oldest first), queues reconciled payouts, then saves the cursor.
@@ -101,12 +109,14 @@ impl Ctx {
         let mut payouts = Vec::new();
         for o in chunk {
             if let Some((rec, head)) = self.event_outgoing(scope, o, IngestSource::EventsApi) {
-                if (head.event_type == "payout.reconciliation_completed"
-                    || (head.data.object.object.as_deref() == Some("payout")
-                        && head.data.object.reconciliation_status.as_deref() == Some("completed")))
-                    && let Some(id) = &head.data.object.id
+                if let Some(head) = head
+                    && (head.event_type == "payout.reconciliation_completed"
+                        || (head.data.object.object.as_deref() == Some("payout")
+                            && head.data.object.reconciliation_status.as_deref()
+                                == Some("completed")))
+                    && let Some(id) = head.data.object.id
                 {
-                    payouts.push(id.clone());
+                    payouts.push(id);
                 }
                 out.push(rec);
             }

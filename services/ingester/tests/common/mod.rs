@@ -12,6 +12,16 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 
 pub const PLATFORM: &str = "acct_1LedgerlineSimPlat";
 
+/// Unix seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .try_into()
+        .unwrap()
+}
+
 pub async fn config(
     base_url: &str,
     key: &str,
