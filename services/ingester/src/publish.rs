@@ -85,59 +85,55 @@ impl Publisher {
     }
 
     pub fn event(&self, record: &StripeEventRecord) -> Outgoing {
-        let topic = self.topics.stripe_events();
         let key = stripe_object_key(&record.account, &record.object_id);
         let payload = record.encode_to_vec();
         if key.len() + payload.len() <= MAX_RECORD_BYTES {
-            return Outgoing::fact(topic, key, payload, record.source);
+            return Outgoing::fact(self.topics.stripe_events(), key, payload, record.source);
         }
-        let what = if record.event_id.is_empty() {
-            format!(
-                "the {} {} (GET it from Stripe by id)",
-                record.object_type, record.object_id
-            )
-        } else {
-            format!(
-                "the event {} (GET /v1/events/{}, kept by Stripe for 30 days)",
-                record.event_id, record.event_id
-            )
-        };
-        let trimmed = StripeEventRecord {
-            raw_json: Vec::new(),
-            ..record.clone()
-        };
-        self.event_dead_letter(&trimmed, &too_large(payload.len(), &what))
+        self.event_dead_letter(record, &too_large(key.len() + payload.len()))
     }
 
     pub fn balance_transaction(&self, record: &BalanceTransactionRecord) -> Outgoing {
-        let topic = self.topics.stripe_balance_transactions();
         let key = stripe_object_key(&record.account, &record.balance_transaction_id);
         let payload = record.encode_to_vec();
         if key.len() + payload.len() <= MAX_RECORD_BYTES {
-            return Outgoing::fact(topic, key, payload, record.source);
+            return Outgoing::fact(
+                self.topics.stripe_balance_transactions(),
+                key,
+                payload,
+                record.source,
+            );
         }
-        let trimmed = BalanceTransactionRecord {
-            raw_json: Vec::new(),
-            ..record.clone()
-        };
-        let what = format!(
-            "the balance transaction {} (GET /v1/balance_transactions/{})",
-            record.balance_transaction_id, record.balance_transaction_id
-        );
-        self.balance_transaction_dead_letter(&trimmed, &too_large(payload.len(), &what))
+        self.balance_transaction_dead_letter(record, &too_large(key.len() + payload.len()))
     }
 
     /// `record` as a dead letter of the events topic, for `reason`: a signed event or a listed
-    /// object the ingester cannot read (`record` holds what it could, and the raw bytes whole),
-    /// or one too large to publish.
+    /// object the ingester cannot read (`record` holds what it could), or one too large to
+    /// publish. Its raw JSON is left out when it would not fit beside the reason.
     pub fn event_dead_letter(&self, record: &StripeEventRecord, reason: &str) -> Outgoing {
         let key = stripe_object_key(&record.account, &record.object_id);
+        let fetch = if record.event_id.is_empty() {
+            format!("GET the {} {} by id", record.object_type, record.object_id)
+        } else {
+            format!(
+                "GET /v1/events/{}, kept by Stripe for 30 days",
+                record.event_id
+            )
+        };
+        let without_raw = || {
+            StripeEventRecord {
+                raw_json: Vec::new(),
+                ..record.clone()
+            }
+            .encode_to_vec()
+        };
+        let (payload, reason) = fitted(&key, record.encode_to_vec(), without_raw, reason, &fetch);
         Outgoing::dead_letter(
             &self.topics.stripe_events(),
             key,
-            record.encode_to_vec(),
+            payload,
             record.source,
-            reason,
+            &reason,
         )
     }
 
@@ -148,12 +144,24 @@ impl Publisher {
         reason: &str,
     ) -> Outgoing {
         let key = stripe_object_key(&record.account, &record.balance_transaction_id);
+        let fetch = format!(
+            "GET /v1/balance_transactions/{}",
+            record.balance_transaction_id
+        );
+        let without_raw = || {
+            BalanceTransactionRecord {
+                raw_json: Vec::new(),
+                ..record.clone()
+            }
+            .encode_to_vec()
+        };
+        let (payload, reason) = fitted(&key, record.encode_to_vec(), without_raw, reason, &fetch);
         Outgoing::dead_letter(
             &self.topics.stripe_balance_transactions(),
             key,
-            record.encode_to_vec(),
+            payload,
             record.source,
-            reason,
+            &reason,
         )
     }
 
@@ -225,10 +233,117 @@ impl Outgoing {
     }
 }
 
-/// Why a fact's record was dead-lettered without its raw JSON.
-fn too_large(bytes: usize, what: &str) -> String {
+/// Why a fact's record is a dead letter when it is too large to publish.
+fn too_large(bytes: usize) -> String {
     format!(
-        "the ingester: the record of {what} is {bytes} bytes, more than a record may hold \
-         ({MAX_RECORD_BYTES}); its raw JSON is left out of this dead letter: fetch it from Stripe"
+        "the ingester: its record is {bytes} bytes, more than a record may hold ({MAX_RECORD_BYTES})"
     )
+}
+
+/// A dead letter's payload and reason: `payload` as it is if it fits beside the reason, else
+/// `without_raw()` and a reason that starts by saying so and how to `fetch` the raw JSON (first:
+/// a reason is cut at its end to fit its header).
+fn fitted(
+    key: &str,
+    payload: Vec<u8>,
+    without_raw: impl FnOnce() -> Vec<u8>,
+    reason: &str,
+    fetch: &str,
+) -> (Vec<u8>, String) {
+    if key.len() + payload.len() + reason_header(reason).len() <= MAX_RECORD_BYTES {
+        return (payload, reason.to_owned());
+    }
+    let reason = format!(
+        "its raw JSON is left out of this dead letter, fetch it from Stripe ({fetch}): {reason}"
+    );
+    (without_raw(), reason)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn publisher() -> Publisher {
+        Publisher::new(
+            ledgerline_bus::EmbeddedLog::in_memory(1),
+            Topics::default(),
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    fn event_of(raw_len: usize) -> StripeEventRecord {
+        StripeEventRecord {
+            event_id: "evt_1".into(),
+            account: "acct_1".into(),
+            object_id: "in_1".into(),
+            raw_json: vec![b' '; raw_len],
+            ..StripeEventRecord::default()
+        }
+    }
+
+    fn raw_of(out: &Outgoing) -> Vec<u8> {
+        StripeEventRecord::decode(out.payload.as_slice())
+            .unwrap()
+            .raw_json
+    }
+
+    #[test]
+    fn a_record_over_the_limit_is_a_dead_letter_without_its_raw_json() {
+        let p = publisher();
+        // The largest raw JSON whose record fits, found by growing it: it is published whole.
+        let fits = (MAX_RECORD_BYTES - 200..MAX_RECORD_BYTES)
+            .rev()
+            .find(|n| p.event(&event_of(*n)).dead_letter_reason.is_none())
+            .unwrap();
+        let out = p.event(&event_of(fits));
+        assert_eq!(out.topic, "stripe.events.v1");
+        assert!(out.key.len() + out.payload.len() <= MAX_RECORD_BYTES);
+        assert_eq!(raw_of(&out).len(), fits);
+        let out = p.event(&event_of(fits + 1));
+        assert_eq!(out.topic, "stripe.events.v1.dlq");
+        assert!(raw_of(&out).is_empty());
+        let reason = out.dead_letter_reason.unwrap();
+        assert!(
+            reason.starts_with("its raw JSON is left out")
+                && reason.contains("GET /v1/events/evt_1")
+                && reason.contains("more than a record may hold"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_keeps_its_raw_json_unless_it_would_not_fit_beside_the_reason() {
+        let p = publisher();
+        let out = p.event_dead_letter(&event_of(100), "the ingester: unreadable");
+        assert_eq!(raw_of(&out).len(), 100);
+        assert_eq!(
+            out.dead_letter_reason.as_deref(),
+            Some("the ingester: unreadable")
+        );
+        // Unreadable and near the limit: the reason's header would push it over.
+        let reason = format!("the ingester: unreadable {}", "x".repeat(900));
+        let out = p.event_dead_letter(&event_of(MAX_RECORD_BYTES - 500), &reason);
+        assert!(raw_of(&out).is_empty());
+        assert!(out.key.len() + out.payload.len() < 1_000);
+        let said = out.dead_letter_reason.unwrap();
+        assert!(
+            said.starts_with("its raw JSON is left out") && said.len() <= 1_024,
+            "{said}"
+        );
+        let bt = BalanceTransactionRecord {
+            balance_transaction_id: "txn_1".into(),
+            account: "acct_1".into(),
+            raw_json: vec![b' '; MAX_RECORD_BYTES],
+            ..BalanceTransactionRecord::default()
+        };
+        let out = p.balance_transaction(&bt);
+        assert_eq!(out.topic, "stripe.balance_transactions.v1.dlq");
+        assert!(
+            out.dead_letter_reason
+                .unwrap()
+                .contains("GET /v1/balance_transactions/txn_1")
+        );
+    }
 }
