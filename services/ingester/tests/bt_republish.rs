@@ -5,20 +5,24 @@
 //! puts nothing on the topic — not even the transactions created in the cursor's second, which
 //! every poll re-reads — and a transaction that turns `available` is published again, once.
 //! A record's `livemode` is the key's mode (the object has no such field): the first world is
-//! a live one read with a live key.
+//! a live one read with a live key. And a payout of 40,000 of them, too many ids for one record,
+//! is published as a composition in parts.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ledgerline_bus::{KafkaConfig, TopicSpec, ensure_topics};
 use ledgerline_ingester::metrics::Metrics;
 use ledgerline_ingester::pollers::{Ctx, DEFAULT_WALK_BUFFER, Scope};
 use ledgerline_ingester::publish::Publisher;
 use ledgerline_ingester::store::Store;
-use ledgerline_proto::stripe::v1::{BalanceTransactionRecord, BalanceTransactionStatus};
+use ledgerline_proto::stripe::v1::{
+    BalanceTransactionRecord, BalanceTransactionStatus, PayoutCompositionRecord,
+};
 use ledgerline_stripe::{ApiKey, Client, ClientConfig};
 use ledgerline_stripe_sim::http::{
     ClockConfig, DEFAULT_LIVE_KEY, DEFAULT_TEST_KEY, SimConfig, SimServer,
@@ -92,14 +96,14 @@ impl Model {
     }
 }
 
-/// A stripe-sim server over `objects` with its clock stopped at `now`, and a balance-transaction
-/// poller over it with `key`, writing to a fresh database and a fresh one-partition topic
-/// (returned).
+/// A stripe-sim server over `objects` with its clock stopped at `now`, and the pollers over it
+/// with `key`, writing to a fresh database and fresh one-partition balance-transaction and
+/// payout topics (the balance transactions' returned, then the payouts').
 async fn poller_over(
     objects: Vec<SimObject>,
     now: i64,
     key: &str,
-) -> (SimServer, Ctx, Client, String) {
+) -> (SimServer, Ctx, Client, String, String) {
     let sim = SimServer::start(
         SimConfig {
             clock: ClockConfig {
@@ -119,8 +123,13 @@ async fn poller_over(
         ledgerline_tests::unique_name("btrepub").to_lowercase() + ".",
     );
     let topic = topics.stripe_balance_transactions();
+    let payouts_topic = topics.stripe_payouts();
     let kafka = KafkaConfig::new(ledgerline_tests::kafka_bootstrap_servers(), "bt-republish");
-    ensure_topics(&kafka.admin().unwrap(), &[TopicSpec::new(topic.clone(), 1)])
+    let specs = [
+        TopicSpec::new(topic.clone(), 1),
+        TopicSpec::new(payouts_topic.clone(), 1),
+    ];
+    ensure_topics(&kafka.admin().unwrap(), &specs)
         .await
         .unwrap();
     let metrics = Arc::new(Metrics::default());
@@ -138,7 +147,7 @@ async fn poller_over(
     let mut client = ClientConfig::new(sim.base_url(), ApiKey::parse(key).unwrap());
     client.requests_per_sec = Some(0);
     let client = Client::new(client).unwrap();
-    (sim, ctx, client, topic)
+    (sim, ctx, client, topic, payouts_topic)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,7 +191,7 @@ async fn unchanged_balance_transactions_are_not_republished_and_changed_ones_are
         .unwrap();
     let t2 = platform_newest(t1).unwrap().1.unwrap();
     let t3 = world.truth.end + 60 * DAY;
-    let (sim, ctx, client, topic) = poller_over(world.objects, t1, DEFAULT_LIVE_KEY).await;
+    let (sim, ctx, client, topic, _) = poller_over(world.objects, t1, DEFAULT_LIVE_KEY).await;
     let scopes = [
         Scope {
             key: format!("default/test/{}", common::PLATFORM),
@@ -318,7 +327,7 @@ async fn a_pending_transaction_whose_available_on_moves_is_republished_once() {
         .unwrap();
     // Stripe holds it three more days.
     let new_available_on = old_available_on + 3 * DAY;
-    let (sim, ctx, client, topic) = poller_over(world.objects, t1, DEFAULT_TEST_KEY).await;
+    let (sim, ctx, client, topic, _) = poller_over(world.objects, t1, DEFAULT_TEST_KEY).await;
     let scope = Scope {
         key: format!("default/test/{}", common::PLATFORM),
         client,
@@ -380,5 +389,79 @@ async fn a_pending_transaction_whose_available_on_moves_is_republished_once() {
         ],
         "{moved}: published pending, pending with the moved time, then available"
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payout_of_40000_transactions_is_published_in_parts_that_hold_every_id_once() {
+    let now = 1_780_000_000;
+    let payout = "po_1LedgerlineBigPayout0000";
+    let txns: Vec<String> = (0..40_000).map(|n| format!("txn_1Big{n:0>19}")).collect();
+    let mut objects: Vec<SimObject> = txns
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let created = now - 86_400 + i64::try_from(n / 10).unwrap();
+            SimObject {
+                kind: ObjectKind::BalanceTransaction,
+                id: id.clone(),
+                created,
+                account: None,
+                livemode: false,
+                filters: vec![("payout", payout.to_owned())],
+                available_on: None,
+                json: format!(
+                    r#"{{"id":"{id}","object":"balance_transaction","amount":100,"currency":"usd","created":{created},"status":"available"}}"#
+                ),
+            }
+        })
+        .collect();
+    objects.push(SimObject {
+        kind: ObjectKind::Payout,
+        id: payout.to_owned(),
+        created: now - 60,
+        account: None,
+        livemode: false,
+        filters: Vec::new(),
+        available_on: None,
+        json: format!(
+            r#"{{"id":"{payout}","object":"payout","amount":4000000,"currency":"usd","arrival_date":{now},"created":{},"livemode":false,"reconciliation_status":"completed"}}"#,
+            now - 60
+        ),
+    });
+    let (sim, ctx, client, _, payouts_topic) = poller_over(objects, now, DEFAULT_TEST_KEY).await;
+    let scope = Scope {
+        key: format!("default/test/{}", common::PLATFORM),
+        client,
+        account: common::PLATFORM.to_owned(),
+        stripe_account: None,
+    };
+    ctx.store
+        .add_pending_payouts(&scope.key, &[payout.to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(ctx.payouts(&scope).await.unwrap(), 1);
+    let records = common::consume_all(&payouts_topic, Duration::from_secs(3)).await;
+    let parts: Vec<PayoutCompositionRecord> = records
+        .iter()
+        .map(|(key, v)| {
+            assert_eq!(key, &format!("{}/{payout}", common::PLATFORM));
+            PayoutCompositionRecord::decode(v.as_slice()).unwrap()
+        })
+        .collect();
+    assert!(parts.len() > 1, "{} record(s)", parts.len());
+    let count = u32::try_from(parts.len()).unwrap();
+    let mut ids = Vec::new();
+    for (n, part) in (0..).zip(parts) {
+        assert_eq!((part.part, part.parts), (n, count));
+        assert_eq!((part.amount, part.currency.as_str()), (4_000_000, "usd"));
+        ids.extend(part.balance_transaction_ids);
+    }
+    // Stripe lists them newest first.
+    let mut expected = txns;
+    expected.reverse();
+    assert_eq!(ids, expected);
+    // Done: a second round publishes nothing.
+    assert_eq!(ctx.payouts(&scope).await.unwrap(), 0);
     sim.shutdown().await;
 }
