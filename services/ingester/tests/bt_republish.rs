@@ -393,7 +393,8 @@ async fn a_pending_transaction_whose_available_on_moves_is_republished_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payout_of_40000_transactions_is_published_in_parts_that_hold_every_id_once() {
+async fn a_payout_of_40000_transactions_is_published_in_parts_that_hold_every_id_once_past_one_that_fails()
+ {
     let now = 1_780_000_000;
     let payout = "po_1LedgerlineBigPayout0000";
     let txns: Vec<String> = (0..40_000).map(|n| format!("txn_1Big{n:0>19}")).collect();
@@ -429,6 +430,18 @@ async fn a_payout_of_40000_transactions_is_published_in_parts_that_hold_every_id
             now - 60
         ),
     });
+    // A payout Stripe answers with JSON the ingester cannot read, listed before the big one.
+    let unreadable = "po_0LedgerlineUnreadable000";
+    objects.push(SimObject {
+        kind: ObjectKind::Payout,
+        id: unreadable.to_owned(),
+        created: now - 60,
+        account: None,
+        livemode: false,
+        filters: Vec::new(),
+        available_on: None,
+        json: format!(r#"{{"id":"{unreadable}","object":"payout","amount":"lots"}}"#),
+    });
     let (sim, ctx, client, _, payouts_topic) = poller_over(objects, now, DEFAULT_TEST_KEY).await;
     let scope = Scope {
         key: format!("default/test/{}", common::PLATFORM),
@@ -437,10 +450,12 @@ async fn a_payout_of_40000_transactions_is_published_in_parts_that_hold_every_id
         stripe_account: None,
     };
     ctx.store
-        .add_pending_payouts(&scope.key, &[payout.to_owned()])
+        .add_pending_payouts(&scope.key, &[payout.to_owned(), unreadable.to_owned()])
         .await
         .unwrap();
-    assert_eq!(ctx.payouts(&scope).await.unwrap(), 1);
+    // The round fails on the unreadable payout, after publishing the big one.
+    let e = ctx.payouts(&scope).await.unwrap_err().to_string();
+    assert!(e.contains(unreadable), "{e}");
     let records = common::consume_all(&payouts_topic, Duration::from_secs(3)).await;
     let parts: Vec<PayoutCompositionRecord> = records
         .iter()
@@ -461,7 +476,9 @@ async fn a_payout_of_40000_transactions_is_published_in_parts_that_hold_every_id
     let mut expected = txns;
     expected.reverse();
     assert_eq!(ids, expected);
-    // Done: a second round publishes nothing.
-    assert_eq!(ctx.payouts(&scope).await.unwrap(), 0);
+    // The big one is done: a second round publishes nothing, and still fails on the other.
+    assert!(ctx.payouts(&scope).await.is_err());
+    let again = common::consume_all(&payouts_topic, Duration::from_secs(3)).await;
+    assert_eq!(again.len(), records.len());
     sim.shutdown().await;
 }

@@ -8,56 +8,76 @@ use crate::IngesterError;
 use crate::records::{self, ObjectHead};
 
 impl Ctx {
-    /// Publishes the composition of every payout whose reconciliation completed.
+    /// Publishes the composition of every payout whose reconciliation completed. A payout that
+    /// fails is logged and left pending for the next round, after the others had their turn
+    /// (one that always fails would otherwise hold back every payout after it); the round then
+    /// fails with its error.
     pub async fn payouts(&self, scope: &Scope) -> Result<usize, IngesterError> {
         let mut n = 0;
+        let mut failed = None;
         for id in self.store.pending_payouts(&scope.key).await? {
-            let resp = match scope
-                .client
-                .get(
-                    &format!("/v1/payouts/{id}"),
-                    &[],
-                    scope.stripe_account.as_deref(),
-                )
-                .await
-            {
-                Ok(r) => r,
-                Err(e) if e.status() == Some(404) => {
-                    self.store.done_payout(&scope.key, &id).await?;
-                    continue;
+            match self.payout(scope, &id).await {
+                Ok(published) => n += usize::from(published),
+                Err(e) => {
+                    tracing::error!(scope = %scope.key, payout = %id, error = %e, "payout composition not published; retried next round");
+                    failed.get_or_insert(e);
                 }
-                Err(e) => return Err(err(e)),
-            };
-            let head: ObjectHead = serde_json::from_slice(&resp.body)
-                .map_err(|e| IngesterError::Internal(e.to_string()))?;
-            if head.reconciliation_status.as_deref() != Some("completed") {
-                continue;
             }
-            let txns = self
-                .list_ids(scope, "/v1/balance_transactions", &[("payout", id.clone())])
-                .await?;
-            let rec = PayoutCompositionRecord {
-                payout_id: id.clone(),
-                account: scope.account.clone(),
-                livemode: head.livemode,
-                amount: head.amount,
-                currency: head.currency.clone().unwrap_or_default(),
-                balance_transaction_ids: txns,
-                source: IngestSource::BalanceTransactionsApi as i32,
-                received_at: Some(records::timestamp_now()),
-                arrival_date: head.arrival_date,
-                part: 0,
-                parts: 0,
-            };
-            let out: Vec<_> = in_parts(rec, PAYOUT_PART_BYTES)
-                .iter()
-                .map(|part| self.publisher.payout(part))
-                .collect();
-            self.publisher.send_all(&out).await?;
-            self.store.done_payout(&scope.key, &id).await?;
-            n += 1;
         }
-        Ok(n)
+        failed.map_or(Ok(n), Err)
+    }
+
+    /// Publishes payout `id`'s composition if its reconciliation completed: whether it did.
+    async fn payout(&self, scope: &Scope, id: &str) -> Result<bool, IngesterError> {
+        let resp = match scope
+            .client
+            .get(
+                &format!("/v1/payouts/{id}"),
+                &[],
+                scope.stripe_account.as_deref(),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if e.status() == Some(404) => {
+                self.store.done_payout(&scope.key, id).await?;
+                return Ok(false);
+            }
+            Err(e) => return Err(err(e)),
+        };
+        let head: ObjectHead = serde_json::from_slice(&resp.body).map_err(|e| {
+            IngesterError::Internal(format!("payout {id} is not the JSON of a payout: {e}"))
+        })?;
+        if head.reconciliation_status.as_deref() != Some("completed") {
+            return Ok(false);
+        }
+        let txns = self
+            .list_ids(
+                scope,
+                "/v1/balance_transactions",
+                &[("payout", id.to_owned())],
+            )
+            .await?;
+        let rec = PayoutCompositionRecord {
+            payout_id: id.to_owned(),
+            account: scope.account.clone(),
+            livemode: head.livemode,
+            amount: head.amount,
+            currency: head.currency.clone().unwrap_or_default(),
+            balance_transaction_ids: txns,
+            source: IngestSource::BalanceTransactionsApi as i32,
+            received_at: Some(records::timestamp_now()),
+            arrival_date: head.arrival_date,
+            part: 0,
+            parts: 0,
+        };
+        let out: Vec<_> = in_parts(rec, PAYOUT_PART_BYTES)
+            .iter()
+            .map(|part| self.publisher.payout(part))
+            .collect();
+        self.publisher.send_all(&out).await?;
+        self.store.done_payout(&scope.key, id).await?;
+        Ok(true)
     }
 }
 
