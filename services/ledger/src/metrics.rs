@@ -209,7 +209,7 @@ impl Scraper {
                 gauge(
                     &mut out,
                     "ledgerline_ledger_dead_letters",
-                    "Records ever sent to the topic's .dlq, by any instance (undecodable; the reason is in each record's header).",
+                    "Records ever sent to the topic's .dlq, by any ledger instance or the ingester (the reason is in each record's header).",
                     &dead
                         .iter()
                         .map(|(t, n)| (format!("topic=\"{t}\""), *n))
