@@ -99,7 +99,8 @@ fn in_parts(whole: PayoutCompositionRecord, max_bytes: usize) -> Vec<PayoutCompo
         parts: u32::MAX,
         ..whole.clone()
     };
-    // An id costs its bytes, its tag and its length's varint (≤ 3 bytes under 2 MiB).
+    // An id costs its bytes and at most 4 more: its tag (1) and its length's varint (≤ 3 for
+    // any id under 2 MiB).
     let room = max_bytes.saturating_sub(empty.encoded_len()).max(1);
     let mut parts: Vec<PayoutCompositionRecord> = Vec::new();
     let mut used = room;
