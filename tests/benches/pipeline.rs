@@ -259,6 +259,8 @@ async fn run() -> bool {
     }
     let tap_kafka = consumer_kafka.clone();
     let mut ledger_cfg = ledgerline_ledger::Config::new(url_of(&ledger_db), consumer_kafka);
+    // The world is a live one, read with a live key.
+    ledger_cfg.stripe_mode = ledgerline_ledger::StripeMode::Live;
     ledger_cfg.topics = topics.clone();
     ledger_cfg.group_id = unique_name("pipeline");
     ledger_cfg.partitions = PARTITIONS;

@@ -74,6 +74,7 @@ fn panics_when_applied(ledger: &mut Ledger, posting: Posting) -> Outcome {
 const POISONED_RULES: PostingRules = PostingRules {
     post: panics_when_posted,
     apply: panics_when_applied,
+    mode: ledgerline_ledger::StripeMode::Test,
 };
 
 async fn poison_facts_go_to_the_dead_letters<S: Store>(store: S) {

@@ -11,7 +11,7 @@ use ledgerline_bus::{EmbeddedLog, Topics};
 use ledgerline_core::Account;
 use ledgerline_ingester::{AccountConfig, IngesterConfig};
 use ledgerline_ledger::store::{BalanceQuery, BalanceRow, SqliteStore, Store as _};
-use ledgerline_ledger::{EmbeddedConfig, EmbeddedRunning};
+use ledgerline_ledger::{EmbeddedConfig, EmbeddedRunning, StripeMode};
 use ledgerline_stripe::{ClientConfig, WebhookSecret};
 use rust_decimal::Decimal;
 use tokio_util::sync::CancellationToken;
@@ -114,6 +114,8 @@ impl Pipeline {
                 partitions: PARTITIONS,
                 grpc_addr: config.grpc.as_ref().map(|g| g.0),
                 tokens: config.grpc.map(|g| g.1).unwrap_or_default(),
+                // The key's mode: the ingester publishes that mode's facts only.
+                stripe_mode: StripeMode::of_livemode(config.client.key.mode().is_live()),
                 ..EmbeddedConfig::default()
             },
             shutdown.clone(),

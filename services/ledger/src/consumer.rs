@@ -324,8 +324,8 @@ async fn send_dead_letters<P: LogPublisher + ?Sized>(
     Ok(())
 }
 
-/// Consumes `topics` until `shutdown`, folding bounded batches; rebuilds the core state at
-/// start and tells `readiness` when it is built.
+/// Consumes `topics` until `shutdown`, folding bounded batches with `rules`; rebuilds the core
+/// state at start and tells `readiness` when it is built.
 #[allow(clippy::too_many_arguments)] // each is a different collaborator of the fold
 pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
     store: S,
@@ -334,13 +334,13 @@ pub async fn run<S: Store, C: LogConsumer + ?Sized, P: LogPublisher + ?Sized>(
     topics: Vec<(String, TopicKind)>,
     group: String,
     limits: BatchLimits,
+    rules: PostingRules,
     readiness: &Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     // One batch in the writer's hands at a time: the reader hands over only when the writer
     // is free (the permit comes back when a batch is committed).
     let writer_free = Arc::new(Semaphore::new(1));
-    let rules = PostingRules::default();
     let (ready, mut queued) =
         tokio::sync::mpsc::channel::<(Vec<Prepared>, OwnedSemaphorePermit)>(1);
     let reader = read_and_prepare(

@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 use crate::chain::{self, DERIVED_CHAIN, Head};
 use crate::raw::{RawEncoder, RawEncoding};
-use crate::rules::{PostingRules, Unpostable};
+use crate::rules::{PostingRules, StripeMode, Unpostable};
 use crate::store::{Offsets, ReadFacts, Rows, Store, StoredFact, WriteTx};
 
 pub use crate::store::postgres::WRITER_LOCK;
@@ -176,19 +176,27 @@ pub fn source_kind(rule: &str) -> &'static str {
     }
 }
 
-/// The envelope's account and raw JSON, or why it cannot be read.
-pub fn decode(kind: TopicKind, payload: Option<&[u8]>) -> Result<(String, Vec<u8>), String> {
+/// What the ledger reads of a record's envelope.
+#[derive(Debug)]
+pub struct Envelope {
+    pub account: String,
+    pub raw: Vec<u8>,
+    pub mode: StripeMode,
+}
+
+/// The envelope's account, raw JSON and mode, or why it cannot be read.
+pub fn decode(kind: TopicKind, payload: Option<&[u8]>) -> Result<Envelope, String> {
     let payload = payload.ok_or_else(|| "record has no value".to_owned())?;
-    let (account, raw) = match kind {
+    let (account, raw, livemode) = match kind {
         TopicKind::Events => {
             let r = ledgerline_proto::stripe::v1::StripeEventRecord::decode(payload)
                 .map_err(|e| format!("not a StripeEventRecord: {e}"))?;
-            (r.account, r.raw_json)
+            (r.account, r.raw_json, r.livemode)
         }
         TopicKind::BalanceTransactions => {
             let r = ledgerline_proto::stripe::v1::BalanceTransactionRecord::decode(payload)
                 .map_err(|e| format!("not a BalanceTransactionRecord: {e}"))?;
-            (r.account, r.raw_json)
+            (r.account, r.raw_json, r.livemode)
         }
     };
     if account.is_empty() {
@@ -208,7 +216,31 @@ pub fn decode(kind: TopicKind, payload: Option<&[u8]>) -> Result<(String, Vec<u8
     if raw.is_empty() {
         return Err("envelope has no raw_json".into());
     }
-    Ok((account, raw))
+    Ok(Envelope {
+        account,
+        raw,
+        mode: StripeMode::of_livemode(livemode),
+    })
+}
+
+/// The envelope of a fact `rules` book, or why the record goes to the dead-letter topic.
+fn bookable(
+    kind: TopicKind,
+    payload: Option<&[u8]>,
+    rules: PostingRules,
+) -> Result<Envelope, String> {
+    let envelope = decode(kind, payload)?;
+    if envelope.mode != rules.mode {
+        return Err(format!(
+            "a {}-mode fact, and this ledger books {}-mode facts (LEDGERLINE_STRIPE_MODE): the \
+             log mixes both modes (a {} ingester publishes to these topics). Publish each mode \
+             under its own topic prefix, to its own ledger",
+            envelope.mode.name(),
+            rules.mode.name(),
+            envelope.mode.name(),
+        ));
+    }
+    Ok(envelope)
 }
 
 /// A Stripe unix time as the database's `timestamptz`.
@@ -251,7 +283,8 @@ struct PreparedFact {
 
 /// Prepares one record (see [`Prepared`]).
 fn prepare_one(record: InRecord, encoding: &RawEncoder, rules: PostingRules) -> Prepared {
-    let content = decode(record.kind, record.payload.as_deref()).map(|(account, raw)| {
+    let content = bookable(record.kind, record.payload.as_deref(), rules).map(|envelope| {
+        let Envelope { account, raw, .. } = envelope;
         let digest = fact_digest(&account, &raw);
         let posting = Some(rules.try_post(&account, &raw));
         let stored = Some(encoding.encode(&raw));

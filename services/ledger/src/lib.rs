@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 pub use consumer::BatchLimits;
 pub use engine::{Engine, TopicKind};
 pub use grpc::Role;
+pub use rules::{PostingRules, StripeMode};
 pub use store::postgres::MIGRATOR;
 pub use store::{PgStore, SqliteStore, Store};
 
@@ -253,6 +254,9 @@ pub struct Config {
     /// How many facts the raw-fact zstd dictionary is trained on when the database has none
     /// ([`raw::Dictionary`]; 0: never train, facts are compressed without one).
     pub raw_dictionary_samples: usize,
+    /// The mode whose facts are booked (a fact of the other is dead-lettered); test by default.
+    /// One database holds one mode's books: a rebuild must be given the same.
+    pub stripe_mode: StripeMode,
 }
 
 impl Config {
@@ -271,6 +275,7 @@ impl Config {
             metrics_addr: None,
             tokens: Vec::new(),
             raw_dictionary_samples: raw::DICTIONARY_SAMPLES,
+            stripe_mode: StripeMode::default(),
         }
     }
 }
@@ -342,9 +347,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             shutdown.clone(),
         );
         let topics = TopicKind::inputs(&config.topics).to_vec();
+        let rules = PostingRules::of_mode(config.stripe_mode);
         tasks.spawn(async move {
             consumer::run(
-                store, &consumer, &producer, topics, group, batch, &readiness, shutdown,
+                store, &consumer, &producer, topics, group, batch, rules, &readiness, shutdown,
             )
             .await
         });
@@ -407,6 +413,8 @@ pub struct EmbeddedConfig {
     /// gRPC listen address; `None` serves no gRPC.
     pub grpc_addr: Option<SocketAddr>,
     pub tokens: Vec<(String, Role)>,
+    /// See [`Config::stripe_mode`].
+    pub stripe_mode: StripeMode,
 }
 
 impl Default for EmbeddedConfig {
@@ -418,6 +426,7 @@ impl Default for EmbeddedConfig {
             partitions: 3,
             grpc_addr: None,
             tokens: Vec::new(),
+            stripe_mode: StripeMode::default(),
         }
     }
 }
@@ -462,10 +471,11 @@ pub async fn start_embedded(
             shutdown.clone(),
         );
         let topics = TopicKind::inputs(&config.topics).to_vec();
+        let rules = PostingRules::of_mode(config.stripe_mode);
         tasks.spawn(async move {
             let readiness = health::Readiness::default();
             consumer::run(
-                store, &consumer, &log, topics, group, batch, &readiness, shutdown,
+                store, &consumer, &log, topics, group, batch, rules, &readiness, shutdown,
             )
             .await
         });

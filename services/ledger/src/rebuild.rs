@@ -64,6 +64,8 @@ pub struct RebuildConfig {
     /// before the live ledger moved on) and fold on from its offsets: a standing shadow ledger
     /// that each run brings up to the live one, then compares whole.
     pub continue_existing: bool,
+    /// The live ledger's [`crate::Config::stripe_mode`].
+    pub stripe_mode: crate::StripeMode,
 }
 
 impl RebuildConfig {
@@ -83,6 +85,7 @@ impl RebuildConfig {
             raw_dictionary_samples: crate::raw::DICTIONARY_SAMPLES,
             max_listed: 20,
             continue_existing: false,
+            stripe_mode: crate::StripeMode::default(),
         }
     }
 }
@@ -479,6 +482,7 @@ async fn fold(
         topics,
         snap.group.clone(),
         limits,
+        crate::PostingRules::of_mode(config.stripe_mode),
         &readiness,
         stop.clone(),
     );

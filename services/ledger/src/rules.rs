@@ -11,28 +11,67 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ledgerline_core::{Ledger, Outcome, PostError, Posting};
 
-/// Which rules post a fact and fold its posting: the core's ([`PostingRules::default`]), or a
-/// test's (to check what a panic in them does).
+/// Stripe's two modes. Test and live objects of one account share its id, so a ledger books
+/// one mode's facts only: both in one journal would mix test charges into the real books.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StripeMode {
+    /// Test-mode facts (`sk_test_`/`rk_test_` keys, `livemode: false`): the default, so a
+    /// ledger nobody configured never books real money with test facts, nor the reverse.
+    #[default]
+    Test,
+    Live,
+}
+
+impl StripeMode {
+    pub fn of_livemode(livemode: bool) -> Self {
+        if livemode { Self::Live } else { Self::Test }
+    }
+
+    /// `test` or `live`, as `LEDGERLINE_STRIPE_MODE` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Test => "test",
+            Self::Live => "live",
+        }
+    }
+}
+
+impl std::str::FromStr for StripeMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "test" => Ok(Self::Test),
+            "live" => Ok(Self::Live),
+            _ => Err("the Stripe mode is `test` or `live`".to_owned()),
+        }
+    }
+}
+
+/// Which facts an engine books and how: the mode whose facts it books (a fact of the other
+/// mode goes to the dead-letter topic), and the rules that post a fact and fold its posting:
+/// the core's ([`PostingRules::default`]), or a test's (to check what a panic in them does).
 #[derive(Clone, Copy)]
 pub struct PostingRules {
     /// A fact's posting ([`ledgerline_core::post_raw`]).
     pub post: fn(&str, &[u8]) -> Result<Posting, PostError>,
     /// Folds a posting into the journal ([`Ledger::apply_posting`]).
     pub apply: fn(&mut Ledger, Posting) -> Outcome,
+    /// The mode of the facts booked (its envelope's `livemode`).
+    pub mode: StripeMode,
 }
 
 impl Default for PostingRules {
     fn default() -> Self {
-        Self {
-            post: ledgerline_core::post_raw,
-            apply: Ledger::apply_posting,
-        }
+        Self::of_mode(StripeMode::default())
     }
 }
 
 impl std::fmt::Debug for PostingRules {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostingRules").finish_non_exhaustive()
+        f.debug_struct("PostingRules")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,6 +91,15 @@ pub enum Unpostable {
 }
 
 impl PostingRules {
+    /// The core's rules, booking `mode`'s facts.
+    pub const fn of_mode(mode: StripeMode) -> Self {
+        Self {
+            post: ledgerline_core::post_raw,
+            apply: Ledger::apply_posting,
+            mode,
+        }
+    }
+
     /// The fact's posting; a panic in the rules is [`Unpostable::Panicked`].
     pub fn try_post(&self, account: &str, raw: &[u8]) -> Result<Posting, Unpostable> {
         match catch_unwind(|| (self.post)(account, raw)) {
@@ -82,6 +130,16 @@ mod tests {
 
     fn panics(_: &str, raw: &[u8]) -> Result<Posting, PostError> {
         panic!("no rule for {} bytes", raw.len())
+    }
+
+    #[test]
+    fn a_stripe_mode_is_named_test_or_live_and_test_is_the_default() {
+        assert_eq!("test".parse(), Ok(StripeMode::Test));
+        assert_eq!("live".parse(), Ok(StripeMode::Live));
+        assert!("Live".parse::<StripeMode>().is_err());
+        assert!("production".parse::<StripeMode>().is_err());
+        assert_eq!(StripeMode::of_livemode(true).name(), "live");
+        assert_eq!(PostingRules::default().mode, StripeMode::Test);
     }
 
     #[test]

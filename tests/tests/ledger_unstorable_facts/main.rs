@@ -10,11 +10,14 @@
 //! - an id longer than Stripe's 255 characters, in the fact or in its envelope's account.
 //!   Before, PostgreSQL refused a random 3,000-character ledger the same way (`index row size
 //!   3040 exceeds btree version 4 maximum 2704`); SQLite stored it.
+//!
+//! And facts of the other Stripe mode than the ledger's (`other_mode.rs`).
 #![allow(clippy::unwrap_used)]
 
 mod hostile_values;
 #[path = "../ledger_support/mod.rs"]
 mod ledger_support;
+mod other_mode;
 mod refused_values;
 
 use ledger_support::*;

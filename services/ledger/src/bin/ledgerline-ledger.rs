@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ledgerline_bus::{KafkaConfig, Topics};
 use ledgerline_ledger::rebuild::{self, RebuildConfig};
-use ledgerline_ledger::{Config, Role, TopicKind};
+use ledgerline_ledger::{Config, Role, StripeMode, TopicKind};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
@@ -114,6 +114,17 @@ struct Args {
     /// stored facts are then compressed without one, ~3.5× larger).
     #[arg(long, env = "LEDGERLINE_RAW_DICTIONARY_SAMPLES", hide_env_values = true, default_value_t = ledgerline_ledger::raw::DICTIONARY_SAMPLES, global = true)]
     raw_dictionary_samples: usize,
+    /// The Stripe mode whose facts this ledger books, `test` or `live` (a fact of the other
+    /// mode is dead-lettered). One database keeps one mode's books; `rebuild` needs the live
+    /// ledger's.
+    #[arg(
+        long,
+        env = "LEDGERLINE_STRIPE_MODE",
+        hide_env_values = true,
+        default_value = "test",
+        global = true
+    )]
+    stripe_mode: StripeMode,
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,6 +234,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             config.raw_dictionary_samples = args.raw_dictionary_samples;
             config.max_listed = max_listed;
             config.continue_existing = continue_existing;
+            config.stripe_mode = args.stripe_mode;
             let last = std::sync::Mutex::new(std::time::Instant::now());
             let progress = |p: rebuild::Progress| {
                 let Ok(mut last) = last.lock() else { return };
@@ -316,6 +328,7 @@ async fn serve(
     config.grpc_tls = grpc_tls(&args)?;
     config.partitions = args.partitions;
     config.raw_dictionary_samples = args.raw_dictionary_samples;
+    config.stripe_mode = args.stripe_mode;
     config.topics = Topics::with_prefix(args.topic_prefix);
     config.group_id = args.group;
     config.grpc_addr = args.grpc_addr;
