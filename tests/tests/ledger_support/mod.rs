@@ -100,6 +100,35 @@ pub fn dead_events(dlq: &ledgerline_bus::EmbeddedLog, topic: &str) -> Vec<(Strin
         .collect()
 }
 
+/// Folds `records` (events on `e`, balance transactions on `b`, as [`in_records`] names them)
+/// into `store` with `engine`, 200 a batch, dead letters to an embedded log; checks that every
+/// record was folded and the chain verifies, and returns the dead letters' reasons (the
+/// events' first).
+pub async fn fold_all_with<S: ledgerline_ledger::Store>(
+    store: &S,
+    engine: &mut ledgerline_ledger::Engine,
+    records: &[InRecord],
+) -> Vec<String> {
+    let dlq = ledgerline_bus::EmbeddedLog::in_memory(1);
+    let mut folded = 0;
+    for chunk in records.chunks(200) {
+        folded += ledgerline_ledger::consumer::fold_and_commit(store, engine, &dlq, "g", chunk)
+            .await
+            .unwrap()
+            .records;
+    }
+    assert_eq!(folded, records.len());
+    assert!(store.verify_chain().await.unwrap().ok());
+    ["e.dlq", "b.dlq"]
+        .into_iter()
+        .flat_map(|topic| dlq.read(topic, 0, 0))
+        .map(|r| {
+            let reason = r.header(ledgerline_bus::topics::DLQ_REASON_HEADER).unwrap();
+            String::from_utf8(reason.to_vec()).unwrap()
+        })
+        .collect()
+}
+
 /// The facts but those with one of `ids`.
 pub fn facts_without(facts: &[WireFact], ids: &[&str]) -> Vec<WireFact> {
     facts

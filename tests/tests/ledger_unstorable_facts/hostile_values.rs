@@ -6,11 +6,8 @@
 //! the two stores end with the same books as the core's in-memory fold: a value one store
 //! keeps and the other refuses would show here as a difference.
 use crate::ledger_support::*;
-use ledgerline_bus::EmbeddedLog;
-use ledgerline_bus::topics::DLQ_REASON_HEADER;
-use ledgerline_ledger::consumer::fold_and_commit;
-use ledgerline_ledger::engine::{Engine, InRecord};
-use ledgerline_ledger::store::{PgStore, SqliteStore, Store};
+use ledgerline_ledger::engine::Engine;
+use ledgerline_ledger::store::{PgStore, SqliteStore};
 use ledgerline_proto::stripe::v1::{BalanceTransactionRecord, StripeEventRecord};
 use prost::Message as _;
 use serde_json::{Value, json};
@@ -130,26 +127,6 @@ fn hostile_world(seed: u64) -> (Vec<WireFact>, usize) {
     (facts, hostile)
 }
 
-/// Folds the records into `store`; returns the dead letters' reasons, in order.
-async fn fold_all<S: Store>(store: &S, records: &[InRecord]) -> Vec<String> {
-    let dlq = EmbeddedLog::in_memory(1);
-    let mut engine = Engine::new();
-    let mut folded = 0;
-    for chunk in records.chunks(200) {
-        folded += fold_and_commit(store, &mut engine, &dlq, "g", chunk)
-            .await
-            .unwrap()
-            .records;
-    }
-    assert_eq!(folded, records.len());
-    assert!(store.verify_chain().await.unwrap().ok());
-    ["e.dlq", "b.dlq"]
-        .into_iter()
-        .flat_map(|topic| dlq.read(topic, 0, 0))
-        .map(|r| String::from_utf8(r.header(DLQ_REASON_HEADER).unwrap().to_vec()).unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_values_fold_the_same_in_both_stores() {
     // Six worlds: a given kind of hostile value lands in a field the books key on in about
@@ -168,8 +145,11 @@ async fn hostile_world_folds_the_same_in_both_stores(seed: u64) {
     let sqlite = SqliteStore::open(&dir.path().join("l.sqlite"))
         .await
         .unwrap();
-    let pg_reasons = fold_all(&pg, &records).await;
-    assert_eq!(pg_reasons, fold_all(&sqlite, &records).await);
+    let pg_reasons = fold_all_with(&pg, &mut Engine::new(), &records).await;
+    assert_eq!(
+        pg_reasons,
+        fold_all_with(&sqlite, &mut Engine::new(), &records).await
+    );
     // Both kinds are met: hostile values refused, and hostile values in fields the books do
     // not read (or read and accept), booked.
     assert!(

@@ -4,9 +4,6 @@
 //! ledger's books those of its own mode, on both stores, the other mode's facts dead-lettered
 //! with the reason. Before, both modes were booked into one journal.
 use crate::ledger_support::*;
-use ledgerline_bus::EmbeddedLog;
-use ledgerline_bus::topics::DLQ_REASON_HEADER;
-use ledgerline_ledger::consumer::fold_and_commit;
 use ledgerline_ledger::engine::{Engine, InRecord};
 use ledgerline_ledger::store::{PgStore, SqliteStore, Store};
 use ledgerline_ledger::{PostingRules, StripeMode};
@@ -39,19 +36,12 @@ fn mixed_world() -> (Vec<WireFact>, Vec<WireFact>, Vec<WireFact>) {
 
 /// Folds the records into `store` with a ledger of `mode`; returns the dead letters' reasons.
 async fn fold_all<S: Store>(store: &S, mode: StripeMode, records: &[InRecord]) -> Vec<String> {
-    let dlq = EmbeddedLog::in_memory(1);
-    let mut engine = Engine::with_rules(PostingRules::of_mode(mode));
-    for chunk in records.chunks(300) {
-        fold_and_commit(store, &mut engine, &dlq, "g", chunk)
-            .await
-            .unwrap();
-    }
-    assert!(store.verify_chain().await.unwrap().ok());
-    ["e.dlq", "b.dlq"]
-        .into_iter()
-        .flat_map(|topic| dlq.read(topic, 0, 0))
-        .map(|r| String::from_utf8(r.header(DLQ_REASON_HEADER).unwrap().to_vec()).unwrap())
-        .collect()
+    fold_all_with(
+        store,
+        &mut Engine::with_rules(PostingRules::of_mode(mode)),
+        records,
+    )
+    .await
 }
 
 async fn each_ledger_books_its_own_mode<S: Store>(test_store: S, live_store: S) {
