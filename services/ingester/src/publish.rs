@@ -86,25 +86,23 @@ impl Publisher {
 
     pub fn event(&self, record: &StripeEventRecord) -> Outgoing {
         let key = stripe_object_key(&record.account, &record.object_id);
-        let payload = record.encode_to_vec();
-        if key.len() + payload.len() <= MAX_RECORD_BYTES {
+        let bytes = key.len() + record.encoded_len();
+        if bytes <= MAX_RECORD_BYTES {
+            let payload = record.encode_to_vec();
             return Outgoing::fact(self.topics.stripe_events(), key, payload, record.source);
         }
-        self.event_dead_letter(record, &too_large(key.len() + payload.len()))
+        self.event_dead_letter(record, &too_large(bytes))
     }
 
     pub fn balance_transaction(&self, record: &BalanceTransactionRecord) -> Outgoing {
         let key = stripe_object_key(&record.account, &record.balance_transaction_id);
-        let payload = record.encode_to_vec();
-        if key.len() + payload.len() <= MAX_RECORD_BYTES {
-            return Outgoing::fact(
-                self.topics.stripe_balance_transactions(),
-                key,
-                payload,
-                record.source,
-            );
+        let bytes = key.len() + record.encoded_len();
+        if bytes <= MAX_RECORD_BYTES {
+            let payload = record.encode_to_vec();
+            let topic = self.topics.stripe_balance_transactions();
+            return Outgoing::fact(topic, key, payload, record.source);
         }
-        self.balance_transaction_dead_letter(record, &too_large(key.len() + payload.len()))
+        self.balance_transaction_dead_letter(record, &too_large(bytes))
     }
 
     /// `record` as a dead letter of the events topic, for `reason`: a signed event or a listed
@@ -120,14 +118,11 @@ impl Publisher {
                 record.event_id
             )
         };
-        let without_raw = || {
-            StripeEventRecord {
-                raw_json: Vec::new(),
-                ..record.clone()
-            }
-            .encode_to_vec()
+        let without_raw = || StripeEventRecord {
+            raw_json: Vec::new(),
+            ..record.clone()
         };
-        let (payload, reason) = fitted(&key, record.encode_to_vec(), without_raw, reason, &fetch);
+        let (payload, reason) = fitted(&key, record, without_raw, reason, &fetch);
         Outgoing::dead_letter(
             &self.topics.stripe_events(),
             key,
@@ -148,14 +143,11 @@ impl Publisher {
             "GET /v1/balance_transactions/{}",
             record.balance_transaction_id
         );
-        let without_raw = || {
-            BalanceTransactionRecord {
-                raw_json: Vec::new(),
-                ..record.clone()
-            }
-            .encode_to_vec()
+        let without_raw = || BalanceTransactionRecord {
+            raw_json: Vec::new(),
+            ..record.clone()
         };
-        let (payload, reason) = fitted(&key, record.encode_to_vec(), without_raw, reason, &fetch);
+        let (payload, reason) = fitted(&key, record, without_raw, reason, &fetch);
         Outgoing::dead_letter(
             &self.topics.stripe_balance_transactions(),
             key,
@@ -240,23 +232,23 @@ fn too_large(bytes: usize) -> String {
     )
 }
 
-/// A dead letter's payload and reason: `payload` as it is if it fits beside the reason, else
+/// A dead letter's payload and reason: `whole` encoded if it fits beside the reason, else
 /// `without_raw()` and a reason that starts by saying so and how to `fetch` the raw JSON (first:
-/// a reason is cut at its end to fit its header).
-fn fitted(
+/// a reason is cut at its end to fit its header). Only what is sent is encoded.
+fn fitted<M: Message>(
     key: &str,
-    payload: Vec<u8>,
-    without_raw: impl FnOnce() -> Vec<u8>,
+    whole: &M,
+    without_raw: impl FnOnce() -> M,
     reason: &str,
     fetch: &str,
 ) -> (Vec<u8>, String) {
-    if key.len() + payload.len() + reason_header(reason).len() <= MAX_RECORD_BYTES {
-        return (payload, reason.to_owned());
+    if key.len() + whole.encoded_len() + reason_header(reason).len() <= MAX_RECORD_BYTES {
+        return (whole.encode_to_vec(), reason.to_owned());
     }
     let reason = format!(
         "its raw JSON is left out of this dead letter, fetch it from Stripe ({fetch}): {reason}"
     );
-    (without_raw(), reason)
+    (without_raw().encode_to_vec(), reason)
 }
 
 #[cfg(test)]
