@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use ledger_support::*;
 use ledgerline_bus::Topics;
+use ledgerline_ledger::StripeMode;
 use ledgerline_ledger::rebuild::{self, Counts, Progress, RebuildConfig};
 use ledgerline_ledger::store::AdvisoryLocks;
 use ledgerline_tests::{kafka_bootstrap_servers, unique_name};
@@ -99,6 +100,18 @@ async fn rebuild_stops_at_the_live_offsets_reproduces_the_books_and_names_a_chan
     let mut rc = RebuildConfig::new(&live_url, &target_url, kafka(&unique_name("rebuild")));
     rc.topics = topics.clone();
     rc.raw_dictionary_samples = 1_000;
+    // The live database is bound to test mode: a rebuild that would fold live-mode facts is
+    // refused before it touches the target (the rebuild below binds it to test mode).
+    let mut live_mode = rc.clone();
+    live_mode.stripe_mode = StripeMode::Live;
+    let err = rebuild::run(live_mode, CancellationToken::new(), &|_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("books Stripe's test-mode facts") && err.contains("--stripe-mode test"),
+        "{err}"
+    );
     let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
     let report = rebuild::run(rc.clone(), CancellationToken::new(), &|p| {
         seen.lock().unwrap().push(p);

@@ -108,6 +108,18 @@ pub enum Error {
         expected: i64,
         log_end: i64,
     },
+    /// The database holds the books of the other Stripe mode ([`Store::bind_stripe_mode`]):
+    /// folding on would add this mode's facts to them.
+    #[error(
+        "this ledger's database holds the books of Stripe's {bound} mode (bound by the first \
+         ledger started over it, table ledger_stripe_mode), and this ledger was started to book \
+         {configured}-mode facts: start it with LEDGERLINE_STRIPE_MODE={bound}, or give the \
+         {configured}-mode ledger a database of its own"
+    )]
+    StripeModeMismatch {
+        bound: String,
+        configured: &'static str,
+    },
     /// The posting rules panicked while a batch's postings were applied ([`rules`]): the fold
     /// tries the batch again with that record sent to the dead-letter topic.
     #[error("the posting rules panicked on record {batch_index} of the batch: {message}")]
@@ -290,12 +302,14 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
-/// Connects, migrates, creates missing topics and starts the consumer, the outbox publisher,
+/// Connects, migrates, binds the database to the configured Stripe mode
+/// ([`Store::bind_stripe_mode`]), creates missing topics and starts the consumer, the outbox publisher,
 /// the balance-cells builder and the gRPC server; they stop at `shutdown`.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
     let store = PgStore::connect(&config.database_url)
         .await?
         .with_dictionary_samples(config.raw_dictionary_samples);
+    store.bind_stripe_mode(config.stripe_mode).await?;
     let pool = store.pool().clone();
     let admin = config.kafka.admin()?;
     let events = config.topics.stripe_events();
@@ -438,7 +452,8 @@ pub struct EmbeddedRunning {
     pub task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
-/// Starts the ledger over the SQLite `store` and the embedded `log`: creates missing topics,
+/// Starts the ledger over the SQLite `store` and the embedded `log`: binds the store to the
+/// configured Stripe mode, creates missing topics,
 /// then runs the fold, the outbox publisher ([`embedded_outbox`]: committed entries onto the
 /// log's `ledger.entries.v1`, then out of the outbox, at least once, as [`start`] does with
 /// Kafka) and, if configured, the gRPC API; they stop at `shutdown`, and the first to fail
@@ -449,6 +464,7 @@ pub async fn start_embedded(
     config: EmbeddedConfig,
     shutdown: CancellationToken,
 ) -> Result<EmbeddedRunning, Error> {
+    store.bind_stripe_mode(config.stripe_mode).await?;
     let events = config.topics.stripe_events();
     let bts = config.topics.stripe_balance_transactions();
     let entries = config.topics.ledger_entries();

@@ -105,6 +105,8 @@ struct LiveSnapshot {
     heads: HashMap<String, Head>,
     max_fact_seq: i64,
     max_recorded_seq: i64,
+    /// The Stripe mode the live database is bound to (`None` if its ledger predates binding).
+    stripe_mode: Option<String>,
 }
 
 /// The outcome: what was replayed and every difference found.
@@ -226,6 +228,16 @@ pub async fn run(
             topics[0].0, topics[1].0
         )));
     }
+    if let Some(bound) = snap.stripe_mode.as_deref()
+        && bound != config.stripe_mode.name()
+    {
+        return Err(Error::Rebuild(format!(
+            "the live ledger books Stripe's {bound}-mode facts (its table ledger_stripe_mode), \
+             and this rebuild would fold {}-mode facts: give it --stripe-mode {bound} \
+             (LEDGERLINE_STRIPE_MODE)",
+            config.stripe_mode.name()
+        )));
+    }
     let (store, resumed) = target_store(&config, &snap).await?;
 
     let started = Instant::now();
@@ -325,6 +337,16 @@ async fn snapshot(live: &PgPool, group: Option<&str>) -> Result<LiveSnapshot, Er
     )
     .fetch_one(&mut *tx)
     .await?;
+    let bound: bool = sqlx::query_scalar("SELECT to_regclass('ledger_stripe_mode') IS NOT NULL")
+        .fetch_one(&mut *tx)
+        .await?;
+    let stripe_mode = if bound {
+        sqlx::query_scalar("SELECT mode FROM ledger_stripe_mode")
+            .fetch_optional(&mut *tx)
+            .await?
+    } else {
+        None
+    };
     tx.rollback().await?;
     Ok(LiveSnapshot {
         group,
@@ -332,6 +354,7 @@ async fn snapshot(live: &PgPool, group: Option<&str>) -> Result<LiveSnapshot, Er
         heads,
         max_fact_seq: row.try_get(0)?,
         max_recorded_seq: row.try_get(1)?,
+        stripe_mode,
     })
 }
 
@@ -390,6 +413,7 @@ async fn target_store(
     let (facts, entries, offsets): (i64, i64, i64) =
         (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     if facts + entries + offsets == 0 {
+        store.bind_stripe_mode(config.stripe_mode).await?;
         return Ok((store, Offsets::new()));
     }
     if !config.continue_existing {
@@ -421,6 +445,7 @@ async fn target_store(
             )));
         }
     }
+    store.bind_stripe_mode(config.stripe_mode).await?;
     Ok((store, held))
 }
 

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::Error;
 use crate::chain::{Canonical, Head, Verification};
 use crate::raw::{Dictionaries, Dictionary, RawEncoder, RawEncoding};
+use crate::rules::StripeMode;
 
 pub use postgres::{AdvisoryLocks, PgStore};
 pub use sqlite::SqliteStore;
@@ -98,6 +99,25 @@ impl StoredFact {
             std::mem::take(&mut self.stored),
             &self.dictionaries,
         )
+    }
+}
+
+/// The statement that binds a store to a mode, for both stores: the table has one row at most,
+/// and the first ledger's insert wins.
+const BIND_STRIPE_MODE: &str =
+    "INSERT INTO ledger_stripe_mode (mode) VALUES ($1) ON CONFLICT DO NOTHING";
+/// The mode a store is bound to.
+const BOUND_STRIPE_MODE: &str = "SELECT mode FROM ledger_stripe_mode";
+
+/// Whether a ledger of `mode` may fold into a store bound to `bound`.
+fn check_bound_mode(bound: String, mode: StripeMode) -> Result<(), Error> {
+    if bound == mode.name() {
+        Ok(())
+    } else {
+        Err(Error::StripeModeMismatch {
+            bound,
+            configured: mode.name(),
+        })
     }
 }
 
@@ -244,6 +264,12 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Stores a dictionary trained on this ledger's facts, durably, then compresses new facts
     /// with it (so no fact that needs it commits before it does).
     fn add_raw_dictionary(&self, d: Dictionary) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Binds the store to the Stripe mode whose facts it holds, if nothing bound it yet;
+    /// [`Error::StripeModeMismatch`] if it is bound to the other one. Called at start, before
+    /// anything is folded: the mode check of each fact holds within one process, this one
+    /// across restarts.
+    fn bind_stripe_mode(&self, mode: StripeMode) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Opens a write transaction holding the store's single-writer lock.
     fn begin_write(&self) -> impl Future<Output = Result<Self::Write, Error>> + Send;

@@ -19,6 +19,7 @@ use super::{
 use crate::Error;
 use crate::chain::{Canonical, CanonicalLine, Head, Verification, Verifier};
 use crate::raw::{Dictionaries, Dictionary, RawEncoder, RawEncoding};
+use crate::rules::StripeMode;
 
 mod write;
 use write::{write_entries, write_facts, write_heads, write_offsets};
@@ -261,6 +262,17 @@ impl Store for PgStore {
             );
         }
         Ok(())
+    }
+
+    async fn bind_stripe_mode(&self, mode: StripeMode) -> Result<(), Error> {
+        sqlx::query(super::BIND_STRIPE_MODE)
+            .bind(mode.name())
+            .execute(&self.pool)
+            .await?;
+        let bound = sqlx::query_scalar(super::BOUND_STRIPE_MODE)
+            .fetch_one(&self.pool)
+            .await?;
+        super::check_bound_mode(bound, mode)
     }
 
     async fn begin_snapshot(&self) -> Result<PgSnapshot, Error> {

@@ -28,6 +28,7 @@ use super::{
 use crate::Error;
 use crate::chain::{Canonical, CanonicalLine, Head, Verification, Verifier};
 use crate::raw::{Dictionary, RawEncoder, RawEncoding};
+use crate::rules::StripeMode;
 
 mod write;
 pub use write::{SqliteSnapshot, SqliteWrite};
@@ -314,6 +315,17 @@ impl Store for SqliteStore {
             "SQLite keeps raw facts as sent; dictionary unused"
         );
         Ok(())
+    }
+
+    async fn bind_stripe_mode(&self, mode: StripeMode) -> Result<(), Error> {
+        sqlx::query(super::BIND_STRIPE_MODE)
+            .bind(mode.name())
+            .execute(&self.pool)
+            .await?;
+        let bound = sqlx::query_scalar(super::BOUND_STRIPE_MODE)
+            .fetch_one(&self.pool)
+            .await?;
+        super::check_bound_mode(bound, mode)
     }
 
     async fn begin_snapshot(&self) -> Result<SqliteSnapshot, Error> {
