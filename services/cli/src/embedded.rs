@@ -121,7 +121,18 @@ impl Pipeline {
             shutdown.clone(),
         )
         .await
-        .map_err(|e| failed("the ledger did not start", e))?;
+        .map_err(|e| match e {
+            // The mode comes from the key here, not from LEDGERLINE_STRIPE_MODE.
+            ledgerline_ledger::Error::StripeModeMismatch { bound, configured } => {
+                Error::Usage(format!(
+                    "the data directory {} holds the books of Stripe's {bound} mode, and this \
+                     is a {configured}-mode key: use a {bound}-mode key with this directory, or \
+                     another --data-dir for {configured} mode",
+                    dir.display()
+                ))
+            }
+            e => failed("the ledger did not start", e),
+        })?;
         let account = AccountConfig {
             name: "default".into(),
             client: config.client,

@@ -4,11 +4,22 @@
 #![allow(clippy::unwrap_used)]
 
 use ledgerline_stripe_sim::http::{
-    ClockConfig, DEFAULT_TEST_KEY, RateLimits, SimConfig, SimServer,
+    ClockConfig, DEFAULT_LIVE_KEY, DEFAULT_TEST_KEY, RateLimits, SimConfig, SimServer,
 };
 use ledgerline_stripe_sim::world::{World, WorldConfig};
 
 fn run(base: &str, platform: &str, dir: &std::path::Path) -> (i32, String) {
+    let (code, stdout, _) = run_with_key(base, platform, dir, DEFAULT_TEST_KEY);
+    (code, stdout)
+}
+
+/// Exit code, stdout and stderr of `ledgerline run` with `key`.
+fn run_with_key(
+    base: &str,
+    platform: &str,
+    dir: &std::path::Path,
+    key: &str,
+) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ledgerline"))
         .args([
             "run",
@@ -20,7 +31,7 @@ fn run(base: &str, platform: &str, dir: &std::path::Path) -> (i32, String) {
         ])
         .arg(dir)
         .args(["--until-caught-up", "--idle-secs", "3", "--poll-secs", "1"])
-        .env("STRIPE_API_KEY", DEFAULT_TEST_KEY)
+        .env("STRIPE_API_KEY", key)
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
@@ -28,9 +39,9 @@ fn run(base: &str, platform: &str, dir: &std::path::Path) -> (i32, String) {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     println!("{stdout}\n--- stderr ---\n{stderr}");
     for text in [&stdout, &stderr] {
-        assert!(!text.contains(DEFAULT_TEST_KEY), "the key was printed");
+        assert!(!text.contains(key), "the key was printed");
     }
-    (out.status.code().unwrap_or(-1), stdout)
+    (out.status.code().unwrap_or(-1), stdout, stderr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,12 +88,27 @@ async fn run_reads_a_stripe_account_and_agrees_with_its_balance() {
 
     // Again over the same directory: it resumes and still agrees.
     let d = dir.path().to_path_buf();
-    let (code, out) = tokio::task::spawn_blocking(move || run(&base, &platform, &d))
+    let (b, p) = (base.clone(), platform.clone());
+    let (code, out) = tokio::task::spawn_blocking(move || run(&b, &p, &d))
         .await
         .unwrap();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("the books agree with Stripe"), "{out}");
     assert_every_entry_published(dir.path(), &out).await;
+
+    // With a live key over the test run's directory it refuses to start: the live account's
+    // facts would join the test books.
+    let d = dir.path().to_path_buf();
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || run_with_key(&base, &platform, &d, DEFAULT_LIVE_KEY))
+            .await
+            .unwrap();
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("holds the books of Stripe's test mode, and this is a live-mode key"),
+        "{err}"
+    );
+    assert!(!out.contains("reading Stripe account"), "{out}");
     sim.shutdown().await;
 }
 
