@@ -303,8 +303,8 @@ pub struct Running {
 }
 
 /// Connects, migrates, binds the database to the configured Stripe mode
-/// ([`Store::bind_stripe_mode`]), creates missing topics and starts the consumer, the outbox publisher,
-/// the balance-cells builder and the gRPC server; they stop at `shutdown`.
+/// ([`Store::bind_stripe_mode`]), creates missing topics and starts the consumer, the outbox
+/// publisher, the balance-cells builder and the gRPC server; they stop at `shutdown`.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
     let store = PgStore::connect(&config.database_url)
         .await?
@@ -453,11 +453,10 @@ pub struct EmbeddedRunning {
 }
 
 /// Starts the ledger over the SQLite `store` and the embedded `log`: binds the store to the
-/// configured Stripe mode, creates missing topics,
-/// then runs the fold, the outbox publisher ([`embedded_outbox`]: committed entries onto the
-/// log's `ledger.entries.v1`, then out of the outbox, at least once, as [`start`] does with
-/// Kafka) and, if configured, the gRPC API; they stop at `shutdown`, and the first to fail
-/// stops the others and is the task's result.
+/// configured Stripe mode, creates missing topics, then runs the fold, the outbox publisher
+/// ([`embedded_outbox`]: committed entries onto the log's `ledger.entries.v1`, then out of the
+/// outbox, at least once, as [`start`] does with Kafka) and, if configured, the gRPC API; they
+/// stop at `shutdown`, and the first to fail stops the others and is the task's result.
 pub async fn start_embedded(
     store: SqliteStore,
     log: ledgerline_bus::EmbeddedLog,
