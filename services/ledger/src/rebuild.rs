@@ -239,6 +239,7 @@ pub async fn run(
         )));
     }
     let (store, resumed) = target_store(&config, &snap).await?;
+    store.bind_stripe_mode(config.stripe_mode).await?;
 
     let started = Instant::now();
     let dead = fold(
@@ -413,7 +414,6 @@ async fn target_store(
     let (facts, entries, offsets): (i64, i64, i64) =
         (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     if facts + entries + offsets == 0 {
-        store.bind_stripe_mode(config.stripe_mode).await?;
         return Ok((store, Offsets::new()));
     }
     if !config.continue_existing {
@@ -445,7 +445,6 @@ async fn target_store(
             )));
         }
     }
-    store.bind_stripe_mode(config.stripe_mode).await?;
     Ok((store, held))
 }
 
